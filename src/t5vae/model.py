@@ -1,0 +1,273 @@
+"""T5VAE: a pretrained T5 turned into a sentence VAE (Park & Lee, 2021).
+
+    x --T5 encoder--> h[1..T] --masked pooling--> h̄ --Linear--> mu, logvar
+    z = mu + exp(logvar / 2) * eps,  eps ~ N(0, I)                 (reparameterisation)
+    z --latent_to_memory--> one key/value slot per decoder layer   (injection="memory")
+    p(x | z) = prod_t p(x_t | x_<t, z)  from the T5 decoder with no encoder states.
+
+The decoder sees the source only through z. With `injection="memory"` (the paper's scheme, as in
+Optimus) z becomes an extra self-attention key/value at position 0 of every decoder layer and the
+decoder's cross-attention sub-layers are skipped; with `injection="cross_attention"` z is projected
+to a single "encoder state" the decoder cross-attends to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+from torch.nn import functional as F
+from transformers import DynamicCache, T5Config, T5ForConditionalGeneration
+
+POOLINGS = ("mean", "max")
+INJECTIONS = ("memory", "cross_attention")
+CONFIG_NAME = "t5vae_config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class T5VAEConfig:
+    """Everything needed to rebuild a T5VAE (the T5 config is stored as a dict)."""
+
+    latent_dim: int = 32
+    pooling: str = "max"
+    injection: str = "memory"
+    untied_encoder_embeddings: bool = False
+    base: str = "t5-small"
+    t5_config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.injection not in INJECTIONS:
+            raise ValueError(f"injection must be one of {INJECTIONS}, got {self.injection!r}")
+
+
+def masked_pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool `hidden` [B, T, H] over real tokens only (`mask` [B, T], 1 = token, 0 = padding).
+
+    mean: sum_t m_t h_t / sum_t m_t;  max: max over {h_t : m_t = 1}. Padding never changes the result.
+    """
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    if pooling == "mean":
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+    if pooling == "max":
+        return hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).max(1).values
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+
+
+def reparameterize(
+    mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """z = mu + sigma * eps with eps ~ N(0, I) (Kingma & Welling, 2014)."""
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def labels_to_decoder_inputs(labels: torch.Tensor, pad_id: int, start_id: int) -> torch.Tensor:
+    """Teacher forcing: [start, y_1, ..., y_{T-1}] with padding (-100 or pad) mapped to pad."""
+    clean = labels.masked_fill(labels < 0, pad_id)
+    return torch.cat([torch.full_like(clean[:, :1], start_id), clean[:, :-1]], dim=1)
+
+
+class T5VAE(nn.Module):
+    """A T5 encoder-decoder with a Gaussian latent bottleneck between them."""
+
+    def __init__(self, t5: T5ForConditionalGeneration, config: T5VAEConfig):
+        super().__init__()
+        self.config = config
+        self.t5 = t5
+        c = t5.config
+        self.pad_id = c.pad_token_id if c.pad_token_id is not None else 0
+        self.start_id = c.decoder_start_token_id if c.decoder_start_token_id is not None else 0
+        self.n_dec_layers = c.num_decoder_layers
+        self.n_heads, self.d_kv = c.num_heads, c.d_kv
+        self.to_mu = nn.Linear(c.d_model, config.latent_dim)
+        self.to_logvar = nn.Linear(c.d_model, config.latent_dim)
+        if config.injection == "memory":
+            # one key and one value vector (n_heads * d_kv each) per decoder layer
+            out = self.n_dec_layers * 2 * self.n_heads * self.d_kv
+        else:
+            out = c.d_model
+        self.latent_to_memory = nn.Linear(config.latent_dim, out, bias=False)
+        if config.untied_encoder_embeddings:
+            self.untie_encoder_embeddings()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_base(
+        cls,
+        base: str | os.PathLike | T5Config | T5ForConditionalGeneration = "t5-small",
+        latent_dim: int = 32,
+        pooling: str = "max",
+        injection: str = "memory",
+        pretrained: bool = True,
+    ) -> T5VAE:
+        """Wrap a T5 checkpoint (Hub name or local dir), a T5Config (random init) or a T5 model.
+
+        `pretrained=False` with a name or directory reads only its config and initialises the
+        weights randomly (offline tests with the t5-small config).
+        """
+        if isinstance(base, T5ForConditionalGeneration):
+            t5, name = base, str(base.config.name_or_path or "t5")
+        elif isinstance(base, T5Config):
+            t5, name = T5ForConditionalGeneration(base), "random-init"
+        else:
+            name = str(base)
+            if pretrained:
+                t5 = T5ForConditionalGeneration.from_pretrained(name)
+            else:
+                t5 = T5ForConditionalGeneration(T5Config.from_pretrained(name))
+                name = f"{name} (random init)"
+        config = T5VAEConfig(
+            latent_dim=latent_dim,
+            pooling=pooling,
+            injection=injection,
+            base=name,
+            t5_config=t5.config.to_dict(),
+        )
+        return cls(t5, config)
+
+    def untie_encoder_embeddings(self) -> None:
+        """Give the encoder its own copy of the input embeddings.
+
+        T5 ties encoder input, decoder input and output embeddings (`shared`). Freezing the decoder
+        and `lm_head` would then also freeze the encoder's embeddings; untying lets phase 1 train
+        the encoder's embeddings while the decoder stays exactly as pretrained.
+        """
+        shared = self.t5.shared
+        own = nn.Embedding(shared.num_embeddings, shared.embedding_dim)
+        own.weight.data.copy_(shared.weight.data)
+        self.t5.encoder.embed_tokens = own
+        self.config.untied_encoder_embeddings = True
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write config + weights atomically (a crash never leaves a half-written checkpoint)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2))
+            save_model(self, str(tmp / WEIGHTS_NAME))
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                path.rename(old)
+                tmp.rename(path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> T5VAE:
+        """Rebuild a model written by `save_pretrained` (eval mode, like Hugging Face)."""
+        path = Path(path)
+        cfg_file, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
+        for f in (cfg_file, weights):
+            if not f.is_file():
+                raise FileNotFoundError(f"{f} is missing: {path} is not a complete T5VAE checkpoint")
+        try:
+            config = T5VAEConfig(**json.loads(cfg_file.read_text()))
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ValueError(f"{cfg_file} is corrupted or not a T5VAE config: {e}") from e
+        t5 = T5ForConditionalGeneration(T5Config.from_dict(config.t5_config))
+        model = cls(t5, config)
+        try:
+            load_model(model, str(weights))
+        except Exception as e:  # safetensors raises on truncated / malformed files
+            raise ValueError(f"{weights} is corrupted or does not match {cfg_file}: {e}") from e
+        return model.eval()
+
+    # ------------------------------------------------------------------ encoder side
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x) = N(mu, diag(exp(logvar))) from masked pooling of the last encoder layer."""
+        hidden = self.t5.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = masked_pool(hidden, attention_mask, self.config.pooling)
+        return self.to_mu(pooled), self.to_logvar(pooled)
+
+    # ------------------------------------------------------------------ decoder side
+    def memory_cache(self, z: torch.Tensor) -> DynamicCache:
+        """A fresh self-attention cache holding z's key/value slot for every decoder layer.
+
+        latent_to_memory(z) is viewed per sentence as [layers, 2, heads, d_kv]: each row of the
+        batch stays its own (the released code's reshape mixed sentences of a batch).
+        """
+        kv = self.latent_to_memory(z).view(z.shape[0], self.n_dec_layers, 2, self.n_heads, self.d_kv)
+        cache = DynamicCache()
+        for layer in range(self.n_dec_layers):
+            key = kv[:, layer, 0].unsqueeze(2)  # [B, heads, 1, d_kv]
+            value = kv[:, layer, 1].unsqueeze(2)
+            cache.update(key, value, layer)
+        return cache
+
+    def decoder_logits(
+        self,
+        z: torch.Tensor,
+        decoder_input_ids: torch.Tensor,
+        cache: DynamicCache | None = None,
+        return_cache: bool = False,
+    ):
+        """Logits of p(x_t | x_<t, z) for every position of `decoder_input_ids` [B, T].
+
+        For step-by-step generation pass the cache returned by a previous call (return_cache=True).
+        """
+        if self.config.injection == "memory":
+            if cache is None:
+                cache = self.memory_cache(z)
+            out = self.t5.decoder(input_ids=decoder_input_ids, cache=cache, use_cache=True)
+        else:
+            states = self.latent_to_memory(z).unsqueeze(1)  # [B, 1, d_model]
+            out = self.t5.decoder(
+                input_ids=decoder_input_ids,
+                encoder_hidden_states=states,
+                cache=cache,
+                use_cache=return_cache,
+            )
+        hidden = out.last_hidden_state
+        if getattr(self.t5.config, "scale_decoder_outputs", self.t5.config.tie_word_embeddings):
+            hidden = hidden * (self.t5.config.d_model**-0.5)
+        logits = self.t5.lm_head(hidden)
+        return (logits, out.cache) if return_cache else logits
+
+    def token_log_likelihood(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """log p(x_t | x_<t, z) per target token [B, T]; 0 at padding (label -100 or pad id)."""
+        labels = labels.masked_fill(labels == self.pad_id, -100)
+        decoder_input_ids = labels_to_decoder_inputs(labels, self.pad_id, self.start_id)
+        logits = self.decoder_logits(z, decoder_input_ids)
+        nll = F.cross_entropy(
+            logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="none"
+        )
+        return -nll.view(labels.shape)
+
+    def log_likelihood(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) = sum_t log p(x_t | x_<t, z) per sentence [B], in nats (EOS included)."""
+        return self.token_log_likelihood(z, labels).sum(-1)
+
+    # ------------------------------------------------------------------ full pass
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """One VAE pass: rec = -log p(x|z) per sentence with z ~ q(z|x) (z = mu if not sample)."""
+        mu, logvar = self.encode(input_ids, attention_mask)
+        z = reparameterize(mu, logvar, generator) if sample else mu
+        rec = -self.log_likelihood(z, labels)
+        return {"rec": rec, "mu": mu, "logvar": logvar, "z": z}
