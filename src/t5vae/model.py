@@ -44,6 +44,7 @@ class T5VAEConfig:
     t5_config: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self.t5_config = json.loads(json.dumps(self.t5_config))  # the form it has on disk
         if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
             raise ValueError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
         if self.pooling not in POOLINGS:

@@ -109,8 +109,11 @@ def set_trainable(model: T5VAE, cfg: TrainConfig) -> None:
       trainable  the shared matrix trains: the encoder learns, and so do the decoder's input
                  embeddings and lm_head (the decoder is then not strictly frozen).
     """
-    for p in model.parameters():
-        p.requires_grad_(True)
+    for name, p in model.named_parameters():
+        # with memory injection the decoder's cross-attention sub-layers never run: keep them out
+        # of the optimiser (and of DDP's gradient reduction)
+        cross_attention = name.startswith("t5.decoder.block.") and ".layer.1." in name
+        p.requires_grad_(not (cross_attention and model.config.injection == "memory"))
     if cfg.phase != "phase1" or not cfg.freeze_decoder:
         return
     if cfg.phase1_embeddings == "untied" and not model.config.untied_encoder_embeddings:
@@ -259,6 +262,7 @@ def train(
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "generator": generator.get_state(),
                 "python_rng": random.getstate(),
+                "epoch_sums": sums if batch_ else None,
             },
             last_dir / TRAIN_STATE,
         )  # fmt: skip
@@ -270,6 +274,8 @@ def train(
         wrapper.train()
         batches = batch_indices(lengths, cfg.batch_size, shuffle=True, seed=cfg.seed + epoch, bucket=cfg.bucket)
         sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
+        if state is not None and state.get("epoch_sums") and batch_in_epoch:
+            sums = dict(state["epoch_sums"])  # resuming mid-epoch: keep the epoch's running sums
         bar = tqdm(
             total=len(batches), initial=batch_in_epoch, desc=f"{cfg.phase} epoch {epoch + 1}/{cfg.epochs}",
             disable=not (cfg.progress and accelerator.is_local_main_process), leave=False,

@@ -1,0 +1,131 @@
+"""KL, thresholding, schedules and token-deletion denoising."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from t5vae.data import collate, encode
+from t5vae.model import reparameterize
+from t5vae.objectives import KLSchedule, delete_tokens, kl_per_dim, thresholded_kl
+from t5vae.training import vae_loss
+
+
+def test_kl_is_zero_for_standard_normal_posterior():
+    mu, logvar = torch.zeros(4, 32), torch.zeros(4, 32)
+    assert torch.equal(kl_per_dim(mu, logvar), torch.zeros(4, 32))
+
+
+def test_kl_matches_torch_distributions():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(6, 5), torch.randn(6, 5)
+    expected = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0))
+    torch.testing.assert_close(kl_per_dim(mu, logvar), expected)
+
+
+def test_threshold_clamps_per_dimension_without_gradient_below():
+    kl = torch.tensor([[0.1, 1.0, 5.0], [0.4, 0.6, 0.0]], requires_grad=True)
+    out = thresholded_kl(kl, 0.5)
+    torch.testing.assert_close(out, torch.tensor([0.5 + 1.0 + 5.0, 0.5 + 0.6 + 0.5]))
+    out.sum().backward()
+    torch.testing.assert_close(kl.grad, torch.tensor([[0.0, 1.0, 1.0], [0.0, 1.0, 0.0]]))
+    torch.testing.assert_close(thresholded_kl(kl, None), kl.sum(-1))
+    torch.testing.assert_close(thresholded_kl(kl, 0.0), kl.sum(-1))
+
+
+def test_linear_schedule_reaches_full_weight():
+    s = KLSchedule("linear", total_steps=1000, steps_per_epoch=100, warmup_ratio=0.5)
+    assert s(0) == 0.0
+    assert s(250) == pytest.approx(0.5)
+    assert s(500) == 1.0 and s(999) == 1.0
+
+
+def test_released_ramp_stays_below_one_tenth_in_ten_epochs():
+    """The released code ramps over 100 epochs of steps: kept as an option, never the default."""
+    s = KLSchedule("released", total_steps=1000, steps_per_epoch=100)
+    assert max(s(t) for t in range(1000)) < 0.1
+    assert KLSchedule(total_steps=1000, steps_per_epoch=100)(999) == 1.0  # default: linear
+
+
+def test_cyclical_schedule_shape():
+    s = KLSchedule("cyclical", total_steps=400, steps_per_epoch=10, n_cycles=4, ratio_increase=0.5, ratio_zero=0.25)
+    # cycle of 100 steps: 0 for 25 steps, rises over 50, then 1 for 25
+    assert s(0) == 0.0 and s(24) == 0.0
+    assert s(50) == pytest.approx(0.5)
+    assert s(80) == 1.0 and s(99) == 1.0
+    assert s(100) == 0.0  # next cycle restarts
+    with pytest.raises(ValueError, match="kind"):
+        KLSchedule("exponential")
+
+
+def _is_subsequence(small: list[int], big: list[int]) -> bool:
+    it = iter(big)
+    return all(t in it for t in small)
+
+
+def test_delete_tokens_only_deletes_and_keeps_order_and_eos():
+    """Catches the released code's swap of token ids and attention mask (0/1 inputs)."""
+    torch.manual_seed(0)
+    lengths = [20, 7, 13, 1, 30]
+    ids = [list(torch.randint(3, 500, (n - 1,)).tolist()) + [1] for n in lengths]
+    batch = collate(ids)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(50):
+        new_ids, new_mask = delete_tokens(batch["input_ids"], batch["attention_mask"], 0.4, gen)
+        assert new_ids.shape[1] <= batch["input_ids"].shape[1]
+        for i, orig in enumerate(ids):
+            n_new = int(new_mask[i].sum())
+            assert torch.all(new_mask[i, :n_new] == 1) and torch.all(new_mask[i, n_new:] == 0)
+            kept = new_ids[i, :n_new].tolist()
+            assert _is_subsequence(kept, orig)
+            assert kept[-1] == 1  # EOS kept
+            assert len(orig) - n_new <= math.floor(0.4 * (len(orig) - 1))
+            assert torch.all(new_ids[i, n_new:] == 0)
+            assert set(kept) - {1} <= set(orig)  # real token ids, never the mask's 0/1
+            assert max(kept[:-1], default=3) >= 3
+
+
+def test_delete_tokens_count_is_uniform_up_to_p_of_length():
+    ids = collate([list(range(3, 23)) + [1]] * 4000)  # 20 deletable tokens, p = 0.4 -> k in 0..8
+    gen = torch.Generator().manual_seed(0)
+    _, mask = delete_tokens(ids["input_ids"], ids["attention_mask"], 0.4, gen)
+    deleted = 21 - mask.sum(1)
+    counts = torch.bincount(deleted, minlength=9)
+    assert deleted.max() == 8 and deleted.min() == 0
+    # uniform over 9 values: each ~ 444 +- 3 sigma (sigma ~ 20)
+    assert torch.all((counts - 4000 / 9).abs() < 80), counts
+
+
+def test_delete_tokens_identity_at_zero_and_deterministic():
+    batch = collate([[5, 6, 7, 1], [8, 1]])
+    a = delete_tokens(batch["input_ids"], batch["attention_mask"], 0.0)
+    assert a[0] is batch["input_ids"]
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    x = delete_tokens(batch["input_ids"], batch["attention_mask"], 0.3, g1)
+    y = delete_tokens(batch["input_ids"], batch["attention_mask"], 0.3, g2)
+    assert torch.equal(x[0], y[0]) and torch.equal(x[1], y[1])
+    with pytest.raises(ValueError, match="denoise_prob"):
+        delete_tokens(batch["input_ids"], batch["attention_mask"], 1.0)
+
+
+def test_denoising_never_touches_the_reconstruction_target(make_model, tokenizer):
+    """vae_loss deletes from the encoder input only; rec is -log p(clean sentence | z)."""
+    model = make_model()
+    sentences = [
+        "the chef cooked a soup yesterday and it was lovely , so we all smiled .",
+        "the team will win the final tomorrow and it will be great .",
+    ]
+    batch = collate(encode(tokenizer, sentences).ids)
+    labels_before = batch["labels"].clone()
+    gen = torch.Generator().manual_seed(7)
+    replay = torch.Generator().manual_seed(7)
+    terms = vae_loss(model, batch, kl_weight=0.0, denoise_prob=0.4, generator=gen)
+    assert torch.equal(batch["labels"], labels_before)
+    noisy_ids, noisy_mask = delete_tokens(batch["input_ids"], batch["attention_mask"], 0.4, replay)
+    mu, logvar = model.encode(noisy_ids, noisy_mask)
+    z = reparameterize(mu, logvar, replay)
+    expected = -model.log_likelihood(z, labels_before).mean()
+    torch.testing.assert_close(terms["rec"], expected)

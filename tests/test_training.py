@@ -1,0 +1,148 @@
+"""Two-phase training: what each phase freezes, checkpoints, resume, divergence, early stopping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import t5vae.training as training
+from t5vae.model import T5VAE
+from t5vae.training import TrainConfig, TrainingDiverged, train
+
+
+def snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def changed(before, model, prefix):
+    return [n for n, p in model.named_parameters() if n.startswith(prefix) and not torch.equal(before[n], p)]
+
+
+def unchanged(before, model, prefix):
+    return [n for n, p in model.named_parameters() if n.startswith(prefix) and torch.equal(before[n], p)]
+
+
+def run(model, tokenizer, corpus, tmp_path, **kw):
+    kw = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "progress": False, "select_by": "rec", **kw}
+    return train(model, tokenizer, corpus.sentences[:48], corpus.sentences[48:64], TrainConfig(**kw), tmp_path)
+
+
+DECODER_SIDE = ("t5.decoder.", "latent_to_memory.")
+
+
+@pytest.mark.parametrize("policy", ["frozen", "untied", "trainable"])
+def test_phase1_freezes_the_decoder_and_nothing_else(make_model, tokenizer, builtin_corpus, tmp_path, policy):
+    model = make_model()
+    before = snapshot(model)
+    run(model, tokenizer, builtin_corpus, tmp_path, phase="phase1", phase1_embeddings=policy)
+    after = dict(model.named_parameters())
+    # decoder blocks, final norm, memory projection: untouched in every policy
+    for prefix in ("t5.decoder.block.", "t5.decoder.final_layer_norm.", "latent_to_memory."):
+        assert not changed(before, model, prefix), prefix
+    # encoder blocks and the latent heads: all trained
+    for prefix in ("t5.encoder.block.", "t5.encoder.final_layer_norm.", "to_mu.", "to_logvar."):
+        assert not unchanged(before, model, prefix), prefix
+    shared_changed = not torch.equal(before["t5.shared.weight"], after["t5.shared.weight"])
+    lm_head = model.t5.lm_head.weight
+    if policy == "frozen":  # the documented cost: the tied encoder embeddings stay frozen too
+        assert not shared_changed and model.t5.encoder.embed_tokens.weight is model.t5.shared.weight
+    elif policy == "untied":  # the encoder's own copy trains; decoder embeddings and lm_head don't
+        assert not shared_changed and lm_head is model.t5.shared.weight
+        assert model.t5.encoder.embed_tokens.weight is not model.t5.shared.weight
+        assert not torch.equal(model.t5.encoder.embed_tokens.weight, before["t5.shared.weight"])
+        assert model.config.untied_encoder_embeddings
+    else:  # trainable: the shared matrix (encoder + decoder input embeddings + lm_head) trains
+        assert shared_changed
+
+
+def test_phase1_without_freezing_trains_the_decoder(make_model, tokenizer, builtin_corpus, tmp_path):
+    model = make_model()
+    before = snapshot(model)
+    run(model, tokenizer, builtin_corpus, tmp_path, phase="phase1", freeze_decoder=False)
+    assert not [n for n in unchanged(before, model, "t5.decoder.block.1.") if ".layer.1." not in n]
+    assert changed(before, model, "latent_to_memory.")
+
+
+def test_phase2_trains_everything_with_kl(make_model, tokenizer, builtin_corpus, tmp_path):
+    model = make_model()
+    before = snapshot(model)
+    res = run(model, tokenizer, builtin_corpus, tmp_path, phase="phase2", kl_threshold=0.5, denoise_prob=0.15,
+              kl_schedule={"kind": "constant"})  # fmt: skip
+    # everything trains except the decoder's cross-attention, which memory injection never runs
+    stale = [n for n in unchanged(before, model, "") if "relative_attention_bias" not in n]
+    assert stale and all("decoder" in n and ".layer.1." in n for n in stale), stale
+    row = res.history[-1]
+    assert row["kl_weight"] == 1.0 and row["train_loss"] > row["train_rec"]
+    for key in ("valid_rec", "valid_kl", "valid_mi", "valid_au", "valid_nll"):
+        assert key in row
+
+
+def test_checkpoints_and_history_are_written(make_model, tokenizer, builtin_corpus, tmp_path):
+    model = make_model()
+    res = run(model, tokenizer, builtin_corpus, tmp_path, phase="phase2", epochs=2)
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert [r["epoch"] for r in hist] == [1, 2]
+    best = T5VAE.from_pretrained(res.best_dir)
+    last = T5VAE.from_pretrained(res.last_dir)
+    for (n, a), b in zip(last.state_dict().items(), model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=n)
+    assert best.config == model.config
+
+
+def test_early_stopping_after_patience(make_model, tokenizer, builtin_corpus, tmp_path):
+    res = run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2", epochs=6, lr=0.0,
+              patience=2, select_by="neg_elbo", kl_schedule={"kind": "constant"}, sample_z=False)  # fmt: skip
+    assert res.stopped_early and len(res.history) == 3
+
+
+def test_divergence_stops_with_step_and_term(make_model, tokenizer, builtin_corpus, tmp_path):
+    model = make_model()
+    with torch.no_grad():
+        model.to_logvar.bias.fill_(200.0)  # exp(logvar) overflows: KL is inf
+    with pytest.raises(TrainingDiverged, match=r"step 0 .*non-finite term: kl"):
+        run(model, tokenizer, builtin_corpus, tmp_path, phase="phase2", kl_schedule={"kind": "constant"},
+            sample_z=False)  # fmt: skip
+    with pytest.raises(TrainingDiverged, match=r"step 0 .*non-finite term: rec"):
+        run(model, tokenizer, builtin_corpus, tmp_path / "b", phase="phase2")  # z = mu + inf * eps
+
+
+def test_resume_mid_epoch_matches_an_uninterrupted_run(make_model, tokenizer, builtin_corpus, tmp_path, monkeypatch):
+    kw = dict(phase="phase2", epochs=2, checkpoint_every=2, denoise_prob=0.3, kl_threshold=0.1)
+    ref_model = make_model()
+    ref_model.train()
+    ref = run(ref_model, tokenizer, builtin_corpus, tmp_path / "ref", **kw)
+
+    real_loss, calls = training.vae_loss, {"n": 0}
+
+    def interrupted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:  # in epoch 2 (3 steps per epoch), after the step-4 checkpoint
+            raise KeyboardInterrupt
+        return real_loss(*a, **k)
+
+    monkeypatch.setattr(training, "vae_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(make_model(), tokenizer, builtin_corpus, tmp_path / "cut", **kw)
+    monkeypatch.setattr(training, "vae_loss", real_loss)
+    resumed_model = make_model(seed=123)  # different init: everything must come from the checkpoint
+    resumed = run(resumed_model, tokenizer, builtin_corpus, tmp_path / "cut", **kw)
+    for (n, a), b in zip(ref_model.state_dict().items(), resumed_model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=n)
+    assert resumed.history == ref.history
+
+
+def test_resume_refuses_a_different_config(make_model, tokenizer, builtin_corpus, tmp_path):
+    run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2")
+    with pytest.raises(ValueError, match="different training config"):
+        run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2", kl_threshold=3.0)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="kl_threshold"):
+        TrainConfig(kl_threshold=-1)
+    with pytest.raises(ValueError, match="denoise_prob"):
+        TrainConfig(denoise_prob=1.0)
+    with pytest.raises(ValueError, match="phase1_embeddings"):
+        TrainConfig(phase1_embeddings="shared")
