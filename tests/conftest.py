@@ -60,7 +60,9 @@ def tiny_t5_config(vocab_size: int, **overrides) -> T5Config:
 def make_model(tokenizer):
     """make_model(seed=0, **T5VAE options) -> a tiny random-init T5VAE in eval mode."""
 
-    def make(seed: int = 0, latent_dim: int = 8, pooling: str = "max", injection: str = "memory", **cfg):
+    def make(
+        seed: int = 0, latent_dim: int = 8, pooling: str = "max", injection: str = "memory", **cfg
+    ):
         torch.manual_seed(seed)
         model = T5VAE.from_base(
             tiny_t5_config(len(tokenizer), **cfg), latent_dim=latent_dim, pooling=pooling,

@@ -87,11 +87,17 @@ def test_batch_indices_cover_each_example_once_and_bucket():
         flat = [i for b in batches for i in b]
         assert sorted(flat) == list(range(1000))
         assert all(len(b) == 32 for b in batches[:-1]) or shuffle
-    assert batch_indices(lengths, 32, shuffle=True, seed=4) == batch_indices(lengths, 32, shuffle=True, seed=4)
-    assert batch_indices(lengths, 32, shuffle=True, seed=4) != batch_indices(lengths, 32, shuffle=True, seed=5)
+    assert batch_indices(lengths, 32, shuffle=True, seed=4) == batch_indices(
+        lengths, 32, shuffle=True, seed=4
+    )
+    assert batch_indices(lengths, 32, shuffle=True, seed=4) != batch_indices(
+        lengths, 32, shuffle=True, seed=5
+    )
 
     def padding(batches):
-        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+        return sum(
+            max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches
+        )
 
     bucketed = padding(batch_indices(lengths, 32, shuffle=True, seed=0))
     plain = padding(batch_indices(lengths, 32, shuffle=True, seed=0, bucket=False))

@@ -30,7 +30,9 @@ def _linear_gaussian(x, w, s):
 def _iw(x, w, s, q_mean, q_var, k, n_rep, gen):
     mu = torch.full((n_rep, 1), q_mean, dtype=torch.float64)
     logvar = torch.full((n_rep, 1), math.log(q_var), dtype=torch.float64)
-    z = mu.unsqueeze(1) + math.sqrt(q_var) * torch.randn((n_rep, k, 1), generator=gen, dtype=torch.float64)
+    z = mu.unsqueeze(1) + math.sqrt(q_var) * torch.randn(
+        (n_rep, k, 1), generator=gen, dtype=torch.float64
+    )
     log_px_z = log_normal_diag(
         torch.full_like(z, x), w * z, torch.full_like(z, math.log(s * s))
     )  # [n_rep, k]
@@ -47,7 +49,10 @@ def test_iw_lower_bound_tightens_to_log_marginal_as_k_grows():
     x, w, s = 1.3, 2.0, 0.7
     log_px, m, v = _linear_gaussian(x, w, s)
     gen = torch.Generator().manual_seed(0)
-    gaps = {k: log_px - float(_iw(x, w, s, m + 0.5, v * 2.0, k, 2000, gen).mean()) for k in (1, 10, 100, 1000)}
+    gaps = {
+        k: log_px - float(_iw(x, w, s, m + 0.5, v * 2.0, k, 2000, gen).mean())
+        for k in (1, 10, 100, 1000)
+    }
     # E[estimate] <= log p(x) (Jensen) and the gap shrinks monotonically to ~0
     assert gaps[1] > gaps[10] > gaps[100] > gaps[1000] > -0.005, gaps
     assert gaps[1000] < 0.01, gaps
@@ -123,8 +128,12 @@ def test_evaluate_keys_and_counts(make_model, tokenizer):
     total_nll = m["nll"] * m["n_sentences"]
     assert m["ppl"] == pytest.approx(math.exp(total_nll / m["n_tokens"]))
     assert m["ppl_word"] == pytest.approx(math.exp(total_nll / (m["n_words"] + m["n_sentences"])))
-    assert m["ppl_elbo"] == pytest.approx(math.exp(m["neg_elbo"] * m["n_sentences"] / m["n_tokens"]))
-    assert m["neg_elbo"] == pytest.approx(m["rec"] + m["kl"])  # the ELBO's sign: -ELBO = rec + KL > 0
+    assert m["ppl_elbo"] == pytest.approx(
+        math.exp(m["neg_elbo"] * m["n_sentences"] / m["n_tokens"])
+    )
+    assert m["neg_elbo"] == pytest.approx(
+        m["rec"] + m["kl"]
+    )  # the ELBO's sign: -ELBO = rec + KL > 0
     assert m["neg_elbo"] > 0 and m["kl"] >= 0
 
 
@@ -140,7 +149,10 @@ def test_evaluate_iw_nll_converges_to_the_known_likelihood(make_model, tokenizer
     sentences = builtin_corpus.sentences[:60]
     batch = collate(encode(tokenizer, sentences).ids)
     true_nll = float(-model.log_likelihood(torch.zeros(len(sentences), 4), batch["labels"]).mean())
-    res = {k: evaluate(model, tokenizer, sentences, iw_samples=k, batch_size=20, progress=False) for k in (1, 20, 500)}
+    res = {
+        k: evaluate(model, tokenizer, sentences, iw_samples=k, batch_size=20, progress=False)
+        for k in (1, 20, 500)
+    }
     r = res[500]
     assert r["rec"] == pytest.approx(true_nll, abs=1e-3)  # one-sample rec is exact here
     assert r["neg_elbo"] == pytest.approx(true_nll + r["kl"], abs=1e-3)
@@ -155,20 +167,48 @@ def test_evaluate_iw_nll_converges_to_the_known_likelihood(make_model, tokenizer
 
 
 def test_evaluate_nll_below_neg_elbo_on_a_random_model(make_model, tokenizer):
-    m = evaluate(make_model(seed=3), tokenizer, SENTENCES, iw_samples=50, batch_size=6, progress=False)
+    m = evaluate(
+        make_model(seed=3), tokenizer, SENTENCES, iw_samples=50, batch_size=6, progress=False
+    )
     assert m["nll"] < m["neg_elbo"]
     assert m["ppl"] < m["ppl_elbo"]
 
 
 def test_evaluate_deterministic_parts_do_not_depend_on_batch_size(make_model, tokenizer):
     model = make_model()
-    a = evaluate(model, tokenizer, SENTENCES, iw_samples=2, batch_size=2, progress=False, return_posteriors=True)
-    b = evaluate(model, tokenizer, SENTENCES, iw_samples=2, batch_size=5, progress=False, return_posteriors=True)
+    a = evaluate(
+        model,
+        tokenizer,
+        SENTENCES,
+        iw_samples=2,
+        batch_size=2,
+        progress=False,
+        return_posteriors=True,
+    )
+    b = evaluate(
+        model,
+        tokenizer,
+        SENTENCES,
+        iw_samples=2,
+        batch_size=5,
+        progress=False,
+        return_posteriors=True,
+    )
     torch.testing.assert_close(a["mu"], b["mu"], atol=1e-5, rtol=1e-5)
     assert a["kl"] == pytest.approx(b["kl"], abs=1e-5)
     assert a["au"] == b["au"]
-    c = evaluate(model, tokenizer, SENTENCES, iw_samples=2, batch_size=2, progress=False, return_posteriors=True)
-    assert {k: a[k] for k in METRIC_KEYS} == {k: c[k] for k in METRIC_KEYS}  # same seed, same numbers
+    c = evaluate(
+        model,
+        tokenizer,
+        SENTENCES,
+        iw_samples=2,
+        batch_size=2,
+        progress=False,
+        return_posteriors=True,
+    )
+    assert {k: a[k] for k in METRIC_KEYS} == {
+        k: c[k] for k in METRIC_KEYS
+    }  # same seed, same numbers
 
 
 def test_evaluate_rejects_bad_arguments(make_model, tokenizer):

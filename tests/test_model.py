@@ -58,7 +58,10 @@ def test_sentence_likelihood_independent_of_batch_neighbours(make_model, tokeniz
     z = torch.randn(len(SENTENCES), model.config.latent_dim)
     together = model.log_likelihood(z, batch["labels"])
     alone = torch.stack(
-        [model.log_likelihood(z[i : i + 1], batch_of(tokenizer, [s])["labels"])[0] for i, s in enumerate(SENTENCES)]
+        [
+            model.log_likelihood(z[i : i + 1], batch_of(tokenizer, [s])["labels"])[0]
+            for i, s in enumerate(SENTENCES)
+        ]
     )
     torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-5)
     perm = torch.tensor([2, 0, 3, 1])
@@ -75,7 +78,9 @@ def test_labels_padding_as_pad_id_or_minus_100(make_model, tokenizer):
     batch = batch_of(tokenizer, SENTENCES)
     z = torch.randn(len(SENTENCES), 8)
     with_pad_id = batch["labels"].masked_fill(batch["labels"] == -100, tokenizer.pad_token_id)
-    torch.testing.assert_close(model.log_likelihood(z, batch["labels"]), model.log_likelihood(z, with_pad_id))
+    torch.testing.assert_close(
+        model.log_likelihood(z, batch["labels"]), model.log_likelihood(z, with_pad_id)
+    )
 
 
 def test_decoder_sees_source_only_through_z(make_model, tokenizer):
@@ -138,7 +143,9 @@ def test_save_load_round_trip(make_model, tokenizer, tmp_path, untie):
                     loaded.encode(batch["input_ids"], batch["attention_mask"]), strict=True):  # fmt: skip
         torch.testing.assert_close(a, b)
     z = torch.randn(4, 5)
-    torch.testing.assert_close(model.log_likelihood(z, batch["labels"]), loaded.log_likelihood(z, batch["labels"]))
+    torch.testing.assert_close(
+        model.log_likelihood(z, batch["labels"]), loaded.log_likelihood(z, batch["labels"])
+    )
     tied = loaded.t5.encoder.embed_tokens.weight is loaded.t5.shared.weight
     assert tied is not untie
     assert loaded.t5.lm_head.weight is loaded.t5.shared.weight
@@ -168,7 +175,10 @@ def test_t5_small_shape_from_local_config(t5_small_dir):
     from transformers import T5Config, T5ForConditionalGeneration
 
     n = sum(p.numel() for p in model.parameters())
-    base = sum(p.numel() for p in T5ForConditionalGeneration(T5Config.from_pretrained(t5_small_dir)).parameters())
+    base = sum(
+        p.numel()
+        for p in T5ForConditionalGeneration(T5Config.from_pretrained(t5_small_dir)).parameters()
+    )
     assert 60_000_000 < base < 61_000_000  # t5-small (tied embeddings)
     # the VAE adds the mu/logvar heads and one key + one value (8 heads x 64) per decoder layer
     extra = 2 * (512 * 32 + 32) + 32 * 6 * 2 * 8 * 64

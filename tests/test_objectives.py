@@ -51,7 +51,14 @@ def test_released_ramp_stays_below_one_tenth_in_ten_epochs():
 
 
 def test_cyclical_schedule_shape():
-    s = KLSchedule("cyclical", total_steps=400, steps_per_epoch=10, n_cycles=4, ratio_increase=0.5, ratio_zero=0.25)
+    s = KLSchedule(
+        "cyclical",
+        total_steps=400,
+        steps_per_epoch=10,
+        n_cycles=4,
+        ratio_increase=0.5,
+        ratio_zero=0.25,
+    )
     # cycle of 100 steps: 0 for 25 steps, rises over 50, then 1 for 25
     assert s(0) == 0.0 and s(24) == 0.0
     assert s(50) == pytest.approx(0.5)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-
 import yaml
 
 from conftest import REPO
@@ -15,7 +14,10 @@ def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     listed = {r for r in pip if not r.startswith("-e")}
-    assert listed == wanted, {"only in environment.yml": listed - wanted, "only in pyproject": wanted - listed}
+    assert listed == wanted, {
+        "only in environment.yml": listed - wanted,
+        "only in pyproject": wanted - listed,
+    }
     assert "-e ." in pip
 
 

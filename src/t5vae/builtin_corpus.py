@@ -30,10 +30,26 @@ _SUBJECTS = {
 }
 # verb in (past, present, future) form, object phrases
 _VERBS = {
-    "food": [("cooked", "cooks", "will cook"), ("baked", "bakes", "will bake"), ("served", "serves", "will serve")],
-    "sport": [("played", "plays", "will play"), ("won", "wins", "will win"), ("trained for", "trains for", "will train for")],
-    "weather": [("brought", "brings", "will bring"), ("turned into", "turns into", "will turn into"), ("started with", "starts with", "will start with")],
-    "music": [("performed", "performs", "will perform"), ("recorded", "records", "will record"), ("rehearsed", "rehearses", "will rehearse")],
+    "food": [
+        ("cooked", "cooks", "will cook"),
+        ("baked", "bakes", "will bake"),
+        ("served", "serves", "will serve"),
+    ],
+    "sport": [
+        ("played", "plays", "will play"),
+        ("won", "wins", "will win"),
+        ("trained for", "trains for", "will train for"),
+    ],
+    "weather": [
+        ("brought", "brings", "will bring"),
+        ("turned into", "turns into", "will turn into"),
+        ("started with", "starts with", "will start with"),
+    ],
+    "music": [
+        ("performed", "performs", "will perform"),
+        ("recorded", "records", "will record"),
+        ("rehearsed", "rehearses", "will rehearse"),
+    ],
 }
 _OBJECTS = {
     "food": ["a soup", "the bread", "a pie", "the pasta", "a curry"],

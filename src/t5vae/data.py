@@ -86,7 +86,7 @@ def read_lines(path: Path, labelled: bool = False) -> tuple[list[str], list[str]
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise DataError(
-                    f"{path}:{lineno}: invalid UTF-8 at byte {e.start} ({raw[e.start:e.start + 4]!r}); "
+                    f"{path}:{lineno}: invalid UTF-8 at byte {e.start} ({raw[e.start : e.start + 4]!r}); "
                     "re-encode the file as UTF-8"
                 ) from None
             line = line.rstrip("\r\n")
@@ -105,7 +105,9 @@ def read_lines(path: Path, labelled: bool = False) -> tuple[list[str], list[str]
     return texts, labels, blank
 
 
-def load_split(name: str, split: str, data_dir: str | os.PathLike | None = None, **builtin_opts) -> Corpus:
+def load_split(
+    name: str, split: str, data_dir: str | os.PathLike | None = None, **builtin_opts
+) -> Corpus:
     """Load one split of a named corpus from the Optimus layout (or the built-in generator)."""
     check_dataset_name(name)
     if split not in SPLITS:
@@ -125,7 +127,9 @@ def load_split(name: str, split: str, data_dir: str | os.PathLike | None = None,
         raise DataError(f"{path} does not exist. {HOW_TO_GET.format(name=name)}")
     texts, labels, blank = read_lines(path, labelled=name in LABELLED)
     if not texts:
-        raise DataError(f"{path} has no sentences ({blank} blank lines): an empty split cannot be used")
+        raise DataError(
+            f"{path} has no sentences ({blank} blank lines): an empty split cannot be used"
+        )
     return Corpus(name, split, texts, labels, source=str(path), n_blank_skipped=blank)
 
 
@@ -142,8 +146,14 @@ def load_hub_split(name: str, split: str, limit: int | None = None) -> Corpus:  
     texts = [" ".join(str(t).split()) for t in ds[text_key]]
     keep = [i for i, t in enumerate(texts) if t]
     labels = [str(ds[label_key][i]) for i in keep] if label_key else None
-    return Corpus(name, split, [texts[i] for i in keep], labels, source=f"hub:{hub_name}",
-                  n_blank_skipped=len(texts) - len(keep))
+    return Corpus(
+        name,
+        split,
+        [texts[i] for i in keep],
+        labels,
+        source=f"hub:{hub_name}",
+        n_blank_skipped=len(texts) - len(keep),
+    )
 
 
 # ---------------------------------------------------------------------- tokenisation

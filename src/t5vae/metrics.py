@@ -23,10 +23,10 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm.auto import tqdm
 
 from t5vae.data import batch_indices, collate, encode
 from t5vae.objectives import kl_per_dim, log_normal_diag
+from t5vae.progress import bar
 
 METRIC_KEYS = (
     "rec", "kl", "neg_elbo", "nll", "ppl", "ppl_word", "ppl_elbo", "mi", "au",
@@ -139,7 +139,7 @@ def evaluate(
     mus, logvars, zs = [None] * n, [None] * n, [None] * n
     rec, kl, nll = (torch.zeros(n, dtype=torch.float64) for _ in range(3))
     batches = batch_indices([len(x) for x in enc.ids], batch_size, shuffle=False)
-    for idx in tqdm(batches, desc="evaluate", disable=not progress, leave=False):
+    for idx in bar(batches, progress, desc="evaluate", leave=False):
         batch = {k: v.to(device) for k, v in collate([enc.ids[i] for i in idx], pad_id).items()}
         mu, logvar = model.encode(batch["input_ids"], batch["attention_mask"])
         mu, logvar = mu.float(), logvar.float()

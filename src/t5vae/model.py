@@ -151,14 +151,20 @@ class T5VAE(nn.Module):
         self.t5.encoder.embed_tokens = own
         self.config.untied_encoder_embeddings = True
 
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        """Write config + weights atomically (a crash never leaves a half-written checkpoint)."""
+    def save_pretrained(self, path: str | os.PathLike, extra: dict | None = None) -> None:
+        """Write config + weights atomically (a crash never leaves a half-written checkpoint).
+
+        `extra` maps file names to objects saved with torch.save in the same atomic step
+        (the training state that goes with these weights).
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2))
             save_model(self, str(tmp / WEIGHTS_NAME))
+            for name, obj in (extra or {}).items():
+                torch.save(obj, tmp / name)
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -178,7 +184,9 @@ class T5VAE(nn.Module):
         cfg_file, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
         for f in (cfg_file, weights):
             if not f.is_file():
-                raise FileNotFoundError(f"{f} is missing: {path} is not a complete T5VAE checkpoint")
+                raise FileNotFoundError(
+                    f"{f} is missing: {path} is not a complete T5VAE checkpoint"
+                )
         try:
             config = T5VAEConfig(**json.loads(cfg_file.read_text()))
         except (json.JSONDecodeError, TypeError) as e:
@@ -196,7 +204,9 @@ class T5VAE(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x) = N(mu, diag(exp(logvar))) from masked pooling of the last encoder layer."""
-        hidden = self.t5.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.t5.encoder(
+            input_ids=input_ids, attention_mask=attention_mask
+        ).last_hidden_state
         pooled = masked_pool(hidden, attention_mask, self.config.pooling)
         return self.to_mu(pooled), self.to_logvar(pooled)
 
@@ -207,7 +217,9 @@ class T5VAE(nn.Module):
         latent_to_memory(z) is viewed per sentence as [layers, 2, heads, d_kv]: each row of the
         batch stays its own (the released code's reshape mixed sentences of a batch).
         """
-        kv = self.latent_to_memory(z).view(z.shape[0], self.n_dec_layers, 2, self.n_heads, self.d_kv)
+        kv = self.latent_to_memory(z).view(
+            z.shape[0], self.n_dec_layers, 2, self.n_heads, self.d_kv
+        )
         cache = DynamicCache()
         for layer in range(self.n_dec_layers):
             key = kv[:, layer, 0].unsqueeze(2)  # [B, heads, 1, d_kv]

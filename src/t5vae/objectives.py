@@ -62,8 +62,14 @@ class KLSchedule:
             raise ValueError(f"warmup_ratio must be in (0, 1], got {self.warmup_ratio}")
         if self.n_cycles < 1:
             raise ValueError(f"n_cycles must be >= 1, got {self.n_cycles}")
-        if not (0 <= self.ratio_zero and 0 < self.ratio_increase and self.ratio_zero + self.ratio_increase <= 1):
-            raise ValueError("cyclical schedule needs ratio_zero >= 0, ratio_increase > 0, sum <= 1")
+        if not (
+            0 <= self.ratio_zero
+            and 0 < self.ratio_increase
+            and self.ratio_zero + self.ratio_increase <= 1
+        ):
+            raise ValueError(
+                "cyclical schedule needs ratio_zero >= 0, ratio_increase > 0, sum <= 1"
+            )
 
     def __call__(self, step: int) -> float:
         if self.kind == "constant":
@@ -119,9 +125,7 @@ def delete_tokens(
     rank = scores.argsort(1).argsort(1)
     keep = real & ~(rank < n_delete.unsqueeze(1))
     # stable left-packing: kept positions first, in their original order
-    order = (
-        (~keep).long() * length + torch.arange(length, device=device).unsqueeze(0)
-    ).argsort(1)
+    order = ((~keep).long() * length + torch.arange(length, device=device).unsqueeze(0)).argsort(1)
     new_ids = input_ids.gather(1, order)
     new_mask = keep.gather(1, order)
     new_len = int(new_mask.sum(1).max()) if batch else 0
@@ -132,6 +136,4 @@ def delete_tokens(
 
 def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(logvar))) summed over the last dimension."""
-    return -0.5 * (
-        ((z - mu) ** 2) / logvar.exp() + logvar + math.log(2 * math.pi)
-    ).sum(-1)
+    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(-1)

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from t5vae.data import batch_indices, collate, encode
 from t5vae.metrics import evaluate
 from t5vae.model import T5VAE
 from t5vae.objectives import KLSchedule, delete_tokens, kl_per_dim, thresholded_kl
+from t5vae.progress import bar as progress_bar
 
 PHASES = ("phase1", "phase2")
 EMBEDDING_POLICIES = ("frozen", "untied", "trainable")
@@ -87,7 +87,9 @@ class TrainConfig:
     def kl_weight_schedule(self, total_steps: int, steps_per_epoch: int) -> KLSchedule:
         if self.phase == "phase1":
             return KLSchedule("constant", total_steps, steps_per_epoch, max_weight=0.0)
-        return KLSchedule(total_steps=total_steps, steps_per_epoch=steps_per_epoch, **self.kl_schedule)
+        return KLSchedule(
+            total_steps=total_steps, steps_per_epoch=steps_per_epoch, **self.kl_schedule
+        )
 
 
 def set_seed(seed: int) -> None:
@@ -151,7 +153,12 @@ def vae_loss(
     rec = out["rec"].mean()
     kl_term = thresholded_kl(kl_dims, kl_threshold).mean()
     loss = rec + kl_weight * kl_term if kl_weight else rec
-    return {"loss": loss, "rec": rec.detach(), "kl": kl_dims.sum(-1).mean().detach(), "kl_term": kl_term.detach()}
+    return {
+        "loss": loss,
+        "rec": rec.detach(),
+        "kl": kl_dims.sum(-1).mean().detach(),
+        "kl_term": kl_term.detach(),
+    }
 
 
 class LossModule(torch.nn.Module):
@@ -161,19 +168,17 @@ class LossModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch, kl_weight, kl_threshold=None, denoise_prob=0.0, sample_z=True, generator=None):
-        return vae_loss(self.model, batch, kl_weight, kl_threshold, denoise_prob, sample_z, generator)
+    def forward(
+        self, batch, kl_weight, kl_threshold=None, denoise_prob=0.0, sample_z=True, generator=None
+    ):
+        return vae_loss(
+            self.model, batch, kl_weight, kl_threshold, denoise_prob, sample_z, generator
+        )
 
 
 def _atomic_json(path: Path, obj) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
@@ -206,7 +211,9 @@ def train(
     last_dir, best_dir = out / "last", out / "best"
     out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum)
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum
+    )
     rank, world = accelerator.process_index, accelerator.num_processes
 
     state = None
@@ -248,12 +255,12 @@ def train(
         if torch.cuda.is_available() and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
-    def save_last(epoch_: int, batch_: int) -> None:
+    def save_last(
+        epoch_: int, batch_: int, finished: bool = False, stopped_early: bool = False
+    ) -> None:
         if not accelerator.is_main_process:
             return
-        raw_model.save_pretrained(last_dir)
-        _atomic_torch_save(
-            {
+        raw_model.save_pretrained(last_dir, extra={TRAIN_STATE: {
                 "config": asdict(cfg),
                 "optimizer": optimizer.state_dict(),
                 "epoch": epoch_, "batch_in_epoch": batch_, "step": step,
@@ -263,29 +270,38 @@ def train(
                 "generator": generator.get_state(),
                 "python_rng": random.getstate(),
                 "epoch_sums": sums if batch_ else None,
-            },
-            last_dir / TRAIN_STATE,
-        )  # fmt: skip
+                "finished": finished,
+                "stopped_early": stopped_early,
+            }})  # fmt: skip
 
     t0 = time.time()
-    stopped_early = False
-    done = (cfg.max_steps is not None and step >= cfg.max_steps) or epoch >= cfg.epochs
+    stopped_early = bool(state and state.get("stopped_early"))
+    done = bool(state and state.get("finished")) or epoch >= cfg.epochs
+    done = done or (cfg.max_steps is not None and step >= cfg.max_steps)
     while not done:
+        epoch_t0 = time.time()
         wrapper.train()
-        batches = batch_indices(lengths, cfg.batch_size, shuffle=True, seed=cfg.seed + epoch, bucket=cfg.bucket)
+        batches = batch_indices(
+            lengths, cfg.batch_size, shuffle=True, seed=cfg.seed + epoch, bucket=cfg.bucket
+        )
         sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
         if state is not None and state.get("epoch_sums") and batch_in_epoch:
             sums = dict(state["epoch_sums"])  # resuming mid-epoch: keep the epoch's running sums
-        bar = tqdm(
-            total=len(batches), initial=batch_in_epoch, desc=f"{cfg.phase} epoch {epoch + 1}/{cfg.epochs}",
-            disable=not (cfg.progress and accelerator.is_local_main_process), leave=False,
+        bar = progress_bar(
+            None, cfg.progress and accelerator.is_local_main_process, total=len(batches), initial=batch_in_epoch,
+            desc=f"{cfg.phase} epoch {epoch + 1}/{cfg.epochs}", leave=False,
         )  # fmt: skip
         for b in range(batch_in_epoch, len(batches)):
             idx = batches[b][rank::world]  # each process takes its share of the global batch
-            batch = {k: v.to(device) for k, v in collate([train_enc.ids[i] for i in idx], raw_model.pad_id).items()}
+            batch = {
+                k: v.to(device)
+                for k, v in collate([train_enc.ids[i] for i in idx], raw_model.pad_id).items()
+            }
             beta = schedule(step)
             with accelerator.accumulate(wrapper), accelerator.autocast():
-                terms = wrapper(batch, beta, cfg.kl_threshold, cfg.denoise_prob, cfg.sample_z, generator)
+                terms = wrapper(
+                    batch, beta, cfg.kl_threshold, cfg.denoise_prob, cfg.sample_z, generator
+                )
                 loss = terms["loss"]
                 if not torch.isfinite(loss):
                     bad = "rec" if not torch.isfinite(terms["rec"]) else "kl"
@@ -306,7 +322,11 @@ def train(
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.2f}", rec=f"{sums['rec'] / sums['n']:.2f}",
                             kl=f"{sums['kl'] / sums['n']:.2f}", beta=f"{beta:.3f}")  # fmt: skip
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and accelerator.sync_gradients:
+            if (
+                cfg.checkpoint_every
+                and step % cfg.checkpoint_every == 0
+                and accelerator.sync_gradients
+            ):
                 save_last(epoch, b + 1)
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
@@ -322,8 +342,13 @@ def train(
                 batch_size=cfg.batch_size, seed=cfg.seed, max_length=cfg.max_length, progress=False,
             )  # fmt: skip
             row.update({f"valid_{k}": v for k, v in metrics.items()})
+        row["wall_time_s"] = time.time() - epoch_t0
         history.append(row)
-        metric = row.get(f"valid_{cfg.select_by}", row["train_loss"]) if cfg.select_by != "last" else -step
+        metric = (
+            row.get(f"valid_{cfg.select_by}", row["train_loss"])
+            if cfg.select_by != "last"
+            else -step
+        )
         improved = metric < best
         if improved:
             best, bad_epochs = metric, 0
@@ -331,12 +356,16 @@ def train(
                 raw_model.save_pretrained(best_dir)
         else:
             bad_epochs += 1
-        save_last(epoch, 0)
+        stopped_early = cfg.patience is not None and bad_epochs >= cfg.patience
+        done = (
+            stopped_early
+            or epoch >= cfg.epochs
+            or (cfg.max_steps is not None and step >= cfg.max_steps)
+        )
         if accelerator.is_main_process:
             _atomic_json(out / "history.json", history)
-        if cfg.patience is not None and bad_epochs >= cfg.patience:
-            stopped_early = True
-        done = stopped_early or epoch >= cfg.epochs or (cfg.max_steps is not None and step >= cfg.max_steps)
+        save_last(
+            epoch, 0, finished=done, stopped_early=stopped_early
+        )  # written last: the commit point
     accelerator.wait_for_everyone()
     return TrainResult(history, best_dir, last_dir, stopped_early, time.time() - t0)
-

@@ -1,0 +1,328 @@
+"""Experiment parameters: YAML files under params/ -> validated dataclasses.
+
+params/profiles/<profile>.yaml   model, tokenizer, base pretraining, data sizes, epochs, evaluation
+params/datasets/<dataset>.yaml   where the text comes from and its maximum length
+params/phase1/<variant>.yaml     pooling, denoise_prob, freeze_decoder, phase1_embeddings
+params/phase2/<technique>.yaml   kl_threshold, denoise_prob, which phase-1 variant it starts from
+
+Every file is checked before anything runs: unknown keys, wrong types and out-of-range values
+stop with a ParamsError naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from t5vae.data import DATASETS
+from t5vae.model import INJECTIONS, POOLINGS
+from t5vae.objectives import SCHEDULES
+from t5vae.training import EMBEDDING_POLICIES
+
+PARAMS_ENV = "T5VAE_PARAMS_DIR"
+
+
+class ParamsError(ValueError):
+    """A parameter file is invalid; the message names the file and the key."""
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ParamsError(f"{key}: {msg}")
+
+
+@dataclass
+class ModelParams:
+    base: str = "t5-small"  # Hub name, local directory, or "builtin" (pretrained here, offline)
+    pretrained: bool = True  # False: random init from the base's config
+    latent_dim: int = 32
+    injection: str = "memory"
+    t5_overrides: dict = field(default_factory=dict)  # T5Config fields for the builtin base
+
+    def __post_init__(self):
+        _check(self.latent_dim >= 1, "model.latent_dim", f"must be >= 1, got {self.latent_dim}")
+        _check(self.injection in INJECTIONS, "model.injection", f"must be one of {INJECTIONS}")
+
+
+@dataclass
+class TokenizerParams:
+    source: str = (
+        "base"  # "base" (the base model's), "sentencepiece" (trained on the corpus) or a dir
+    )
+    vocab_size: int = 8000
+    model_type: str = "unigram"
+
+    def __post_init__(self):
+        _check(self.vocab_size >= 10, "tokenizer.vocab_size", "must be >= 10")
+        _check(self.model_type in ("unigram", "bpe", "word", "char"), "tokenizer.model_type",
+               "must be unigram, bpe, word or char")  # fmt: skip
+
+
+@dataclass
+class PretrainParams:
+    """T5 span-corruption pretraining of the builtin base (Raffel et al. 2020)."""
+
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    noise_density: float = 0.15
+    mean_span_length: float = 3.0
+
+    def __post_init__(self):
+        _check(self.steps >= 0, "pretrain.steps", "must be >= 0")
+        _check(0 < self.noise_density < 1, "pretrain.noise_density", "must be in (0, 1)")
+        _check(self.lr > 0, "pretrain.lr", "must be > 0")
+
+
+@dataclass
+class DataParams:
+    train_size: int | None = None  # first N sentences of each split (None: all)
+    valid_size: int | None = None
+    test_size: int | None = None
+
+    def __post_init__(self):
+        for k in ("train_size", "valid_size", "test_size"):
+            v = getattr(self, k)
+            _check(v is None or v >= 1, f"data.{k}", f"must be >= 1 or null, got {v}")
+
+
+@dataclass
+class PhaseParams:
+    epochs: int = 10
+    max_steps: int | None = None
+    batch_size: int = 64
+    lr: float = 1e-4
+    patience: int | None = None
+    select_by: str = "neg_elbo"
+    grad_accum: int = 1
+    mixed_precision: str = "no"
+    kl_schedule: dict = field(default_factory=lambda: {"kind": "linear", "warmup_ratio": 0.5})
+    valid_iw_samples: int = 1
+
+    def __post_init__(self):
+        _check(self.epochs >= 1, "epochs", "must be >= 1")
+        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        _check(self.lr >= 0, "lr", "must be >= 0")
+        _check(
+            self.mixed_precision in ("no", "fp16", "bf16"),
+            "mixed_precision",
+            "must be no, fp16 or bf16",
+        )
+        _check(self.kl_schedule.get("kind", "linear") in SCHEDULES, "kl_schedule.kind",
+               f"must be one of {SCHEDULES}")  # fmt: skip
+
+
+@dataclass
+class EvalParams:
+    iw_samples: int = 500
+    batch_size: int = 64
+    n_reconstructions: int = 5
+
+    def __post_init__(self):
+        _check(self.iw_samples >= 1, "eval.iw_samples", "must be >= 1")
+        _check(self.batch_size >= 1, "eval.batch_size", "must be >= 1")
+
+
+@dataclass
+class Profile:
+    name: str = ""
+    description: str = ""
+    seed: int = 0
+    model: ModelParams = field(default_factory=ModelParams)
+    tokenizer: TokenizerParams = field(default_factory=TokenizerParams)
+    pretrain: PretrainParams = field(default_factory=PretrainParams)
+    data: DataParams = field(default_factory=DataParams)
+    phase1: PhaseParams = field(default_factory=PhaseParams)
+    phase2: PhaseParams = field(default_factory=PhaseParams)
+    eval: EvalParams = field(default_factory=EvalParams)
+    datasets: list = field(default_factory=lambda: ["ptb"])  # default datasets of the grid
+
+
+@dataclass
+class DatasetParams:
+    name: str = ""
+    source: str = "files"  # "files" (Optimus layout), "hub", "builtin"
+    max_length: int = 128
+    label: str | None = None  # what the label column means, for plots
+
+    def __post_init__(self):
+        _check(
+            self.name in DATASETS,
+            "name",
+            f"unknown dataset {self.name!r}; known: {', '.join(DATASETS)}",
+        )
+        _check(
+            self.source in ("files", "hub", "builtin"), "source", "must be files, hub or builtin"
+        )
+        _check(self.max_length >= 2, "max_length", "must be >= 2")
+
+
+@dataclass
+class Phase1Variant:
+    name: str = ""
+    pooling: str = "max"
+    denoise_prob: float = 0.0
+    freeze_decoder: bool = True
+    phase1_embeddings: str = "frozen"
+
+    def __post_init__(self):
+        _check(
+            self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}, got {self.pooling!r}"
+        )
+        _check(
+            0 <= self.denoise_prob < 1,
+            "denoise_prob",
+            f"must be in [0, 1), got {self.denoise_prob}",
+        )
+        _check(self.phase1_embeddings in EMBEDDING_POLICIES, "phase1_embeddings",
+               f"must be one of {EMBEDDING_POLICIES}")  # fmt: skip
+
+
+@dataclass
+class Phase2Technique:
+    name: str = ""
+    label: str = ""  # row name in the tables
+    phase1: str | None = "max_pnone_frozen"  # phase-1 variant to start from; None = vanilla VAE
+    pooling: str | None = None  # vanilla VAE only (otherwise the phase-1 variant's)
+    kl_threshold: float | None = None
+    denoise_prob: float = 0.0
+    kl_schedule: dict | None = None  # None: the profile's phase2.kl_schedule
+    sample_z: bool = True
+
+    def __post_init__(self):
+        _check(self.kl_threshold is None or self.kl_threshold >= 0, "kl_threshold",
+               f"must be >= 0 or null, got {self.kl_threshold}")  # fmt: skip
+        _check(
+            0 <= self.denoise_prob < 1,
+            "denoise_prob",
+            f"must be in [0, 1), got {self.denoise_prob}",
+        )
+        _check(
+            self.pooling is None or self.pooling in POOLINGS,
+            "pooling",
+            f"must be one of {POOLINGS}",
+        )
+        if self.kl_schedule is not None:
+            _check(self.kl_schedule.get("kind", "linear") in SCHEDULES, "kl_schedule.kind",
+                   f"must be one of {SCHEDULES}")  # fmt: skip
+
+
+# ---------------------------------------------------------------------- loading
+def _build(cls, data, where: str):
+    """Build dataclass `cls` from a mapping, recursively; errors name `where` (file: key)."""
+    if not isinstance(data, dict):
+        raise ParamsError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ParamsError(
+            f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known))})"
+        )
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value or {}, f"{where}{key}.")
+            continue
+        if not _type_ok(value, hint):
+            raise ParamsError(f"{where}{key}: expected {_type_name(hint)}, got {value!r}")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except ParamsError as e:
+        raise ParamsError(f"{where}{e}") from None
+
+
+def _type_ok(value, hint) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    base = origin or hint
+    return isinstance(value, base)
+
+
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def params_dir(path: str | os.PathLike | None = None) -> Path:
+    """params/ of this checkout (or $T5VAE_PARAMS_DIR, or `path`)."""
+    if path:
+        return Path(path)
+    if os.environ.get(PARAMS_ENV):
+        return Path(os.environ[PARAMS_ENV])
+    return Path(__file__).resolve().parents[2] / "params"
+
+
+def load_file(cls, path: Path):
+    if not path.is_file():
+        folder = path.parent
+        choices = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        raise ParamsError(
+            f"{path} does not exist; available in {folder}: {', '.join(choices) or 'none'}"
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    data.setdefault("name", path.stem)
+    if data["name"] != path.stem:
+        raise ParamsError(
+            f"{path}: name: must equal the file name {path.stem!r}, got {data['name']!r}"
+        )
+    return _build(cls, data, f"{path}: ")
+
+
+def load_profile(name: str, root=None) -> Profile:
+    return load_file(Profile, params_dir(root) / "profiles" / f"{name}.yaml")
+
+
+def load_dataset(name: str, root=None) -> DatasetParams:
+    return load_file(DatasetParams, params_dir(root) / "datasets" / f"{name}.yaml")
+
+
+def load_phase1(name: str, root=None) -> Phase1Variant:
+    return load_file(Phase1Variant, params_dir(root) / "phase1" / f"{name}.yaml")
+
+
+def load_phase2(name: str, root=None) -> Phase2Technique:
+    tech = load_file(Phase2Technique, params_dir(root) / "phase2" / f"{name}.yaml")
+    if tech.phase1 is not None:
+        path = params_dir(root) / "phase2" / f"{name}.yaml"
+        try:
+            load_phase1(tech.phase1, root)
+        except ParamsError as e:
+            raise ParamsError(f"{path}: phase1: {e}") from None
+    return tech
+
+
+def list_names(kind: str, root=None) -> list[str]:
+    return sorted(p.stem for p in (params_dir(root) / kind).glob("*.yaml"))
+
+
+def validate_all(root=None) -> None:
+    """Load every parameter file (raises ParamsError on the first invalid one)."""
+    loaders = {
+        "profiles": load_profile,
+        "datasets": load_dataset,
+        "phase1": load_phase1,
+        "phase2": load_phase2,
+    }
+    for kind, loader in loaders.items():
+        for name in list_names(kind, root):
+            loader(name, root)

@@ -1,0 +1,386 @@
+"""What each notebook does, as functions: base model, phase 1, phase 2, evaluation.
+
+A run is identified by (profile, dataset, stage, name) and lives in
+    runs/<profile>/<dataset>/<stage>/<name>/     checkpoints, history, executed notebooks
+    results/<profile>/<dataset>/<stage>-<name>.json   metrics + provenance (written last)
+The base (tokenizer + pretrained T5) of a (profile, dataset) is in runs/<profile>/<dataset>/base/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from t5vae import params as P
+from t5vae.data import Corpus, DataError, encode, load_hub_split, load_split
+from t5vae.model import T5VAE
+from t5vae.training import TrainConfig, TrainResult, train
+
+STAGES = ("phase1", "phase2")
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT_ENV = "T5VAE_OUTPUT_ROOT"
+
+
+@dataclass
+class RunSpec:
+    """One cell of the experiment grid, with every parameter resolved."""
+
+    profile: P.Profile
+    dataset: P.DatasetParams
+    stage: str  # "phase1" or "phase2"
+    name: str  # phase-1 variant or phase-2 technique
+    runs_root: Path
+    results_root: Path
+    data_dir: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.stage}-{self.name}"
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.runs_root / self.profile.name / self.dataset.name
+
+    @property
+    def run_dir(self) -> Path:
+        return self.dataset_dir / self.stage / self.name
+
+    @property
+    def base_dir(self) -> Path:
+        return self.dataset_dir / "base"
+
+    @property
+    def results_file(self) -> Path:
+        return self.results_root / self.profile.name / self.dataset.name / f"{self.run_id}.json"
+
+    @property
+    def variant(self) -> P.Phase1Variant:
+        return P.load_phase1(self.name)
+
+    @property
+    def technique(self) -> P.Phase2Technique:
+        return P.load_phase2(self.name)
+
+    def phase1_spec(self) -> RunSpec | None:
+        """The phase-1 run a phase-2 technique starts from (None for the vanilla VAE)."""
+        if self.stage != "phase2" or self.technique.phase1 is None:
+            return None
+        return RunSpec(self.profile, self.dataset, "phase1", self.technique.phase1, self.runs_root,
+                       self.results_root, self.data_dir)  # fmt: skip
+
+    def params(self) -> dict:
+        """Everything that determines this run's numbers (stored as provenance)."""
+        if self.stage == "base":
+            return {"profile": asdict(self.profile), "dataset": asdict(self.dataset)}
+        stage_params = self.variant if self.stage == "phase1" else self.technique
+        out = {
+            "profile": asdict(self.profile),
+            "dataset": asdict(self.dataset),
+            self.stage: asdict(stage_params),
+        }
+        if (p1 := self.phase1_spec()) is not None:
+            out["phase1"] = asdict(p1.variant)
+        return out
+
+
+def output_root(value: str | os.PathLike | None = None) -> Path:
+    """Where runs/ and results/ go: `value`, else $T5VAE_OUTPUT_ROOT, else the repository."""
+    return Path(value or os.environ.get(OUTPUT_ENV) or REPO).resolve()
+
+
+def make_spec(profile: str, dataset: str, stage: str, name: str, output_root_dir=None,
+              data_dir: str | None = None) -> RunSpec:  # fmt: skip
+    """Load and validate every parameter file a run needs (errors name file and key)."""
+    if stage not in (*STAGES, "base"):
+        raise P.ParamsError(f"stage must be one of {STAGES} or 'base', got {stage!r}")
+    root = output_root(output_root_dir)
+    spec = RunSpec(P.load_profile(profile), P.load_dataset(dataset), stage, name, root / "runs",
+                   root / "results", data_dir)  # fmt: skip
+    spec.params()  # loads the variant / technique (and its phase-1 variant)
+    return spec
+
+
+def base_spec(
+    profile: str, dataset: str, output_root_dir=None, data_dir: str | None = None
+) -> RunSpec:
+    """The spec of a (profile, dataset) pair's base stage (tokenizer + base model)."""
+    return make_spec(profile, dataset, "base", "base", output_root_dir, data_dir)
+
+
+def trainable_summary(model: T5VAE, cfg: TrainConfig):
+    """Parameter groups of the model and whether each trains under `cfg` (a DataFrame)."""
+    import pandas as pd
+
+    from t5vae.training import set_trainable
+
+    set_trainable(model, cfg)
+    groups = {
+        "encoder input embeddings": [model.t5.encoder.embed_tokens.weight],
+        "encoder blocks": list(model.t5.encoder.block.parameters()) + list(model.t5.encoder.final_layer_norm.parameters()),
+        "latent heads (mu, logvar)": list(model.to_mu.parameters()) + list(model.to_logvar.parameters()),
+        "latent-to-memory projection": list(model.latent_to_memory.parameters()),
+        "decoder blocks": list(model.t5.decoder.block.parameters()) + list(model.t5.decoder.final_layer_norm.parameters()),
+        "lm_head (output embeddings)": [model.t5.lm_head.weight],
+    }  # fmt: skip
+    rows = []
+    for name, ps in groups.items():
+        n = sum(p.numel() for p in ps)
+        n_train = sum(p.numel() for p in ps if p.requires_grad)
+        rows.append({"parameters": name, "count": n, "trainable": n_train, "frozen": n - n_train})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- data and base model
+def load_corpus(spec: RunSpec, split: str) -> Corpus:
+    """A split of the run's dataset, cut to the profile's size for that split."""
+    ds = spec.dataset
+    size = getattr(spec.profile.data, f"{split}_size")
+    if ds.source == "builtin":
+        corpus = load_split("builtin", split, size=size, seed=None)
+    elif ds.source == "hub":  # pragma: no cover - needs network
+        corpus = load_hub_split(ds.name, split, limit=size)
+    else:
+        corpus = load_split(ds.name, split, spec.data_dir)
+    if size is not None and len(corpus) > size:
+        corpus.sentences = corpus.sentences[:size]
+        corpus.labels = corpus.labels[:size] if corpus.labels else None
+        corpus.factors = corpus.factors[:size] if corpus.factors else None
+    if not corpus.sentences:
+        raise DataError(f"{corpus.source}: no sentences")
+    return corpus
+
+
+def prepare_base(spec: RunSpec, progress: bool = True) -> dict:
+    """Tokenizer and base T5 for (profile, dataset): loaded, or trained and cached in base_dir.
+
+    Returns {"tokenizer_dir" or "tokenizer_name", "base", "history"}: `base` is what
+    T5VAE.from_base takes (a Hub name or a directory).
+    """
+    from t5vae.pretrain import pretrain_t5
+    from t5vae.tokenizer import load_tokenizer, train_sentencepiece
+
+    prof = spec.profile
+    out = spec.base_dir
+    train_corpus = load_corpus(spec, "train")
+    tok_dir = out / "tokenizer"
+    if prof.tokenizer.source == "sentencepiece":
+        stamp = tok_dir / "t5vae_tokenizer.json"
+        want = {"vocab_size": prof.tokenizer.vocab_size, "model_type": prof.tokenizer.model_type,
+                "n_sentences": len(train_corpus), "source": train_corpus.source}  # fmt: skip
+        if not stamp.is_file() or json.loads(stamp.read_text()) != want:
+            train_sentencepiece(train_corpus.sentences, prof.tokenizer.vocab_size, tok_dir,
+                                model_type=prof.tokenizer.model_type)  # fmt: skip
+            stamp.write_text(json.dumps(want))
+        tokenizer_ref = str(tok_dir)
+    elif prof.tokenizer.source == "base":
+        tokenizer_ref = prof.model.base
+    else:
+        tokenizer_ref = prof.tokenizer.source
+    tokenizer = load_tokenizer(tokenizer_ref)
+    history: list[dict] = []
+    base = prof.model.base
+    if base == "builtin":
+        model_dir, history = pretrain_t5(
+            train_corpus.sentences, tokenizer, out / "t5", prof.model.t5_overrides,
+            max_length=spec.dataset.max_length, seed=prof.seed, progress=progress, **asdict(prof.pretrain),
+        )  # fmt: skip
+        base = str(model_dir)
+    return {"tokenizer": tokenizer_ref, "base": base, "history": history}
+
+
+def load_tokenizer_for(spec: RunSpec):
+    from t5vae.tokenizer import load_tokenizer
+
+    return load_tokenizer(prepare_base(spec, progress=False)["tokenizer"])
+
+
+def new_model(spec: RunSpec, pooling: str) -> T5VAE:
+    """A T5VAE on the run's base model, seeded."""
+    prof = spec.profile
+    base = prepare_base(spec, progress=False)["base"]
+    torch.manual_seed(prof.seed)
+    return T5VAE.from_base(base, latent_dim=prof.model.latent_dim, pooling=pooling,
+                           injection=prof.model.injection, pretrained=prof.model.pretrained)  # fmt: skip
+
+
+def train_config(spec: RunSpec) -> TrainConfig:
+    """The TrainConfig of a run: profile's phase settings + the variant's / technique's remedies."""
+    prof = spec.profile
+    phase = prof.phase1 if spec.stage == "phase1" else prof.phase2
+    common = dict(
+        phase=spec.stage, epochs=phase.epochs, max_steps=phase.max_steps, lr=phase.lr,
+        batch_size=phase.batch_size, grad_accum=phase.grad_accum, mixed_precision=phase.mixed_precision,
+        max_length=spec.dataset.max_length, seed=prof.seed, patience=phase.patience,
+        select_by=phase.select_by, valid_iw_samples=phase.valid_iw_samples,
+    )  # fmt: skip
+    if spec.stage == "phase1":
+        v = spec.variant
+        return TrainConfig(**common, denoise_prob=v.denoise_prob, freeze_decoder=v.freeze_decoder,
+                           phase1_embeddings=v.phase1_embeddings)  # fmt: skip
+    t = spec.technique
+    return TrainConfig(**common, kl_threshold=t.kl_threshold, denoise_prob=t.denoise_prob, sample_z=t.sample_z,
+                       kl_schedule=t.kl_schedule or phase.kl_schedule)  # fmt: skip
+
+
+def run_training(spec: RunSpec, progress: bool = True) -> TrainResult:
+    """Phase 1 from the base model, or phase 2 from its phase-1 checkpoint (vanilla: from base)."""
+    tokenizer = load_tokenizer_for(spec)
+    if spec.stage == "phase1":
+        model = new_model(spec, spec.variant.pooling)
+    elif (p1 := spec.phase1_spec()) is not None:
+        ckpt = p1.run_dir / "best"
+        if not (ckpt / "model.safetensors").is_file():
+            raise FileNotFoundError(f"phase-1 checkpoint {ckpt} is missing: run {p1.run_id} first")
+        model = T5VAE.from_pretrained(ckpt)
+    else:
+        model = new_model(spec, spec.technique.pooling or "max")
+    cfg = train_config(spec)
+    cfg.progress = progress
+    train_sents = load_corpus(spec, "train").sentences
+    valid_sents = load_corpus(spec, "valid").sentences
+    return train(model, tokenizer, train_sents, valid_sents, cfg, spec.run_dir, resume=True)
+
+
+def trained_model(spec: RunSpec) -> T5VAE:
+    """The run's selected checkpoint (best/)."""
+    path = spec.run_dir / "best"
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{path} is missing: train {spec.run_id} first (notebook 01 or 02)")
+    return T5VAE.from_pretrained(path)
+
+
+def history(spec: RunSpec) -> list[dict]:
+    path = spec.run_dir / "history.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
+    """Test-split metrics of the run's checkpoint, written with provenance to results_file."""
+    from t5vae.metrics import evaluate
+    from t5vae.results import write_results
+
+    t0 = time.time()
+    model = trained_model(spec)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    tokenizer = load_tokenizer_for(spec)
+    test = load_corpus(spec, "test")
+    ev = spec.profile.eval
+    metrics = evaluate(model, tokenizer, test.sentences, iw_samples=ev.iw_samples, batch_size=ev.batch_size,
+                       seed=spec.profile.seed, max_length=spec.dataset.max_length, progress=progress)  # fmt: skip
+    metrics["n_truncated"] = encode(tokenizer, test.sentences, spec.dataset.max_length).n_truncated
+    train_time = sum(h.get("wall_time_s", 0) for h in history(spec))
+    return write_results(
+        spec, metrics, device=device, eval_time_s=time.time() - t0, train_time_s=train_time
+    )
+
+
+# ---------------------------------------------------------------------- notebook helpers
+def quiet() -> None:
+    """Silence library warnings and download/loading bars (notebook outputs stay checkable)."""
+    import logging
+    import warnings
+
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("accelerate").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def relative(path) -> str:
+    """A path relative to the output root (stable across machines in notebook outputs)."""
+    path = Path(path)
+    for root in (output_root(), REPO):
+        try:
+            return str(path.resolve().relative_to(root))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def describe(spec: RunSpec) -> str:
+    """A short text of the run's resolved parameters."""
+    prof = spec.profile
+    lines = [f"profile {prof.name}: base {prof.model.base}, latent_dim {prof.model.latent_dim}, seed {prof.seed}",
+             f"dataset {spec.dataset.name}: source {spec.dataset.source}, max_length {spec.dataset.max_length}"]  # fmt: skip
+    if spec.stage == "phase1":
+        v = spec.variant
+        lines.append(f"phase 1 variant {v.name}: pooling {v.pooling}, denoise_prob {v.denoise_prob}, "
+                     f"freeze_decoder {v.freeze_decoder}, phase1_embeddings {v.phase1_embeddings}")  # fmt: skip
+    elif spec.stage == "phase2":
+        t = spec.technique
+        lines.append(f"phase 2 technique {t.name} ({t.label}): from phase 1 {t.phase1}, kl_threshold "
+                     f"{t.kl_threshold}, denoise_prob {t.denoise_prob}, "
+                     f"kl_schedule {t.kl_schedule or prof.phase2.kl_schedule}")  # fmt: skip
+    if spec.stage in STAGES:
+        ph = prof.phase1 if spec.stage == "phase1" else prof.phase2
+        lines.append(f"training: {ph.epochs} epochs, batch {ph.batch_size}, lr {ph.lr}")
+    return "\n".join(lines)
+
+
+def ensure_trained(spec: RunSpec, progress: bool = True) -> TrainResult:
+    """Train the run (and the phase-1 run it depends on) unless its final checkpoint exists."""
+    prepare_base(spec, progress=progress)
+    if (p1 := spec.phase1_spec()) is not None:
+        ensure_trained(p1, progress)
+    return run_training(spec, progress=progress)
+
+
+def history_table(hist: list[dict], decimals: int = 1):
+    """Per-epoch training and validation metrics, rounded so that CPU noise does not show."""
+    import pandas as pd
+
+    cols = [
+        "epoch",
+        "kl_weight",
+        "train_rec",
+        "train_kl",
+        "valid_rec",
+        "valid_kl",
+        "valid_nll",
+        "valid_mi",
+        "valid_au",
+    ]
+    df = pd.DataFrame(hist)
+    return df[[c for c in cols if c in df]].round(decimals).set_index("epoch")
+
+
+def metrics_table(metrics: dict, decimals: int = 1):
+    import pandas as pd
+
+    return pd.DataFrame(
+        [{k: round(v, decimals) if isinstance(v, float) else v for k, v in metrics.items()}]
+    )
+
+
+def reconstruction_table(spec: RunSpec, n: int | None = None):
+    """A few test sentences next to their greedy reconstructions from the posterior mean."""
+    import pandas as pd
+
+    from t5vae.generation import reconstruct
+
+    n = n or spec.profile.eval.n_reconstructions
+    model = trained_model(spec)
+    tokenizer = load_tokenizer_for(spec)
+    sentences = load_corpus(spec, "test").sentences[:n]
+    recon = reconstruct(model, tokenizer, sentences, max_new_tokens=spec.dataset.max_length)
+    return pd.DataFrame({"input": sentences, "reconstruction": recon})
+
+
+def build_tables(profile: str, output_root_dir=None) -> dict:
+    """tables.md/.csv/.tex and figures for every results file of a profile."""
+    from t5vae.results import write_figures, write_tables
+
+    root = output_root(output_root_dir)
+    results_dir, runs_dir = root / "results" / profile, root / "runs" / profile
+    paths = write_tables(results_dir)
+    paths["figures"] = write_figures(results_dir, runs_dir)
+    return paths

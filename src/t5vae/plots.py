@@ -1,0 +1,57 @@
+"""Figures the notebooks show (seaborn). Each returns the matplotlib Figure."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _sns():
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    return sns
+
+
+def pretraining_loss(history: list[dict]):
+    """Span-corruption loss of the base T5 against the step."""
+    import matplotlib.pyplot as plt
+
+    sns = _sns()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    if history:
+        sns.lineplot(data=pd.DataFrame(history), x="step", y="loss", ax=ax, marker="o")
+    ax.set(title="base T5 pretraining (span corruption)", ylabel="cross-entropy per target token")
+    return fig
+
+
+def training_curves(history: list[dict], title: str = ""):
+    """Per epoch: train rec and KL, the KL weight, and validation MI / AU / KL."""
+    import matplotlib.pyplot as plt
+
+    sns = _sns()
+    df = pd.DataFrame(history)
+    panels = [("train_rec", "train rec (nats)"), ("train_kl", "train KL (nats)"), ("kl_weight", "KL weight"),
+              ("valid_mi", "valid MI (nats)"), ("valid_au", "valid active units"), ("valid_neg_elbo", "valid -ELBO")]  # fmt: skip
+    panels = [p for p in panels if p[0] in df]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.1 * len(panels), 2.8), squeeze=False)
+    for ax, (col, label) in zip(axes[0], panels, strict=True):
+        sns.lineplot(data=df, x="epoch", y=col, ax=ax, marker="o")
+        ax.set(title=label, ylabel="")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def kl_per_dimension(mu, logvar, title: str = ""):
+    """Mean KL of each latent dimension over a set (bars; the active units stand out)."""
+    import matplotlib.pyplot as plt
+
+    from t5vae.objectives import kl_per_dim
+
+    sns = _sns()
+    kl = kl_per_dim(mu, logvar).mean(0).cpu().numpy()
+    fig, ax = plt.subplots(figsize=(max(4, 0.18 * len(kl)), 2.8))
+    sns.barplot(x=list(range(len(kl))), y=kl, ax=ax, color="#4c72b0")
+    ax.set(xlabel="latent dimension", ylabel="KL (nats)", title=title or "KL per latent dimension")
+    ax.tick_params(axis="x", labelsize=6)
+    return fig
