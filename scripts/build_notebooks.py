@@ -110,7 +110,7 @@ import math
 if base["history"]:
     print(f"loss: first {base['history'][0]['loss']:.1f}, last {base['history'][-1]['loss']:.1f}, "
           f"uniform guess {math.log(len(tokenizer)):.1f} nats/token")
-    plots.pretraining_loss(base["history"]);""",
+    plots.pretraining_loss(base["history"])""",
             ["nbval-ignore-output"],
         ),
     ],
