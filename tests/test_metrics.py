@@ -83,7 +83,7 @@ def test_mi_and_au_are_zero_when_the_posterior_ignores_the_input():
     mu = torch.full((3000, 16), 0.3)
     logvar = torch.full((3000, 16), -0.5)
     z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=gen)
-    assert abs(mutual_information(mu, logvar, z)) < 0.02
+    assert abs(mutual_information(mu, logvar, z)) < 1e-9  # paired estimator: exactly 0 here
     assert active_units(mu) == 0
 
 

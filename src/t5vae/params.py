@@ -46,8 +46,8 @@ class ModelParams:
     t5_overrides: dict = field(default_factory=dict)  # T5Config fields for the builtin base
 
     def __post_init__(self):
-        _check(self.latent_dim >= 1, "model.latent_dim", f"must be >= 1, got {self.latent_dim}")
-        _check(self.injection in INJECTIONS, "model.injection", f"must be one of {INJECTIONS}")
+        _check(self.latent_dim >= 1, "latent_dim", f"must be >= 1, got {self.latent_dim}")
+        _check(self.injection in INJECTIONS, "injection", f"must be one of {INJECTIONS}")
 
 
 @dataclass
@@ -59,8 +59,8 @@ class TokenizerParams:
     model_type: str = "unigram"
 
     def __post_init__(self):
-        _check(self.vocab_size >= 10, "tokenizer.vocab_size", "must be >= 10")
-        _check(self.model_type in ("unigram", "bpe", "word", "char"), "tokenizer.model_type",
+        _check(self.vocab_size >= 10, "vocab_size", "must be >= 10")
+        _check(self.model_type in ("unigram", "bpe", "word", "char"), "model_type",
                "must be unigram, bpe, word or char")  # fmt: skip
 
 
@@ -75,9 +75,9 @@ class PretrainParams:
     mean_span_length: float = 3.0
 
     def __post_init__(self):
-        _check(self.steps >= 0, "pretrain.steps", "must be >= 0")
-        _check(0 < self.noise_density < 1, "pretrain.noise_density", "must be in (0, 1)")
-        _check(self.lr > 0, "pretrain.lr", "must be > 0")
+        _check(self.steps >= 0, "steps", "must be >= 0")
+        _check(0 < self.noise_density < 1, "noise_density", "must be in (0, 1)")
+        _check(self.lr > 0, "lr", "must be > 0")
 
 
 @dataclass
@@ -89,7 +89,7 @@ class DataParams:
     def __post_init__(self):
         for k in ("train_size", "valid_size", "test_size"):
             v = getattr(self, k)
-            _check(v is None or v >= 1, f"data.{k}", f"must be >= 1 or null, got {v}")
+            _check(v is None or v >= 1, k, f"must be >= 1 or null, got {v}")
 
 
 @dataclass
@@ -125,8 +125,8 @@ class EvalParams:
     n_reconstructions: int = 5
 
     def __post_init__(self):
-        _check(self.iw_samples >= 1, "eval.iw_samples", "must be >= 1")
-        _check(self.batch_size >= 1, "eval.batch_size", "must be >= 1")
+        _check(self.iw_samples >= 1, "iw_samples", "must be >= 1")
+        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
 
 
 @dataclass
@@ -214,30 +214,31 @@ class Phase2Technique:
 
 
 # ---------------------------------------------------------------------- loading
-def _build(cls, data, where: str):
-    """Build dataclass `cls` from a mapping, recursively; errors name `where` (file: key)."""
+def _build(cls, data, file: str, prefix: str = ""):
+    """Build dataclass `cls` from a mapping, recursively; errors read "<file>: <key>: <problem>"."""
     if not isinstance(data, dict):
-        raise ParamsError(f"{where}: expected a mapping, got {type(data).__name__}")
+        where = prefix.rstrip(".") or "top level"
+        raise ParamsError(f"{file}: {where}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ParamsError(
-            f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known))})"
+            f"{file}: {prefix}{unknown[0]}: unknown key (known keys: {', '.join(sorted(known))})"
         )
     kwargs = {}
     for key, value in data.items():
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value or {}, f"{where}{key}.")
+            kwargs[key] = _build(hint, {} if value is None else value, file, f"{prefix}{key}.")
             continue
         if not _type_ok(value, hint):
-            raise ParamsError(f"{where}{key}: expected {_type_name(hint)}, got {value!r}")
+            raise ParamsError(f"{file}: {prefix}{key}: expected {_type_name(hint)}, got {value!r}")
         kwargs[key] = value
     try:
         return cls(**kwargs)
     except ParamsError as e:
-        raise ParamsError(f"{where}{e}") from None
+        raise ParamsError(f"{file}: {prefix}{e}") from None
 
 
 def _type_ok(value, hint) -> bool:
@@ -285,7 +286,7 @@ def load_file(cls, path: Path):
         raise ParamsError(
             f"{path}: name: must equal the file name {path.stem!r}, got {data['name']!r}"
         )
-    return _build(cls, data, f"{path}: ")
+    return _build(cls, data, str(path))
 
 
 def load_profile(name: str, root=None) -> Profile:

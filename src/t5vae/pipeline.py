@@ -272,7 +272,14 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
     test = load_corpus(spec, "test")
     ev = spec.profile.eval
     metrics = evaluate(model, tokenizer, test.sentences, iw_samples=ev.iw_samples, batch_size=ev.batch_size,
-                       seed=spec.profile.seed, max_length=spec.dataset.max_length, progress=progress)  # fmt: skip
+                       seed=spec.profile.seed, max_length=spec.dataset.max_length, progress=progress,
+                       return_posteriors=True)  # fmt: skip
+    mu = metrics.pop("mu")
+    metrics.pop("logvar")
+    if test.factors:  # known generating factors (built-in corpus): linear probes on mu
+        from t5vae.probe import factor_probe
+
+        metrics.update(factor_probe(mu, test.factors, seed=spec.profile.seed))
     metrics["n_truncated"] = encode(tokenizer, test.sentences, spec.dataset.max_length).n_truncated
     train_time = sum(h.get("wall_time_s", 0) for h in history(spec))
     return write_results(

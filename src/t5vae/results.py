@@ -173,12 +173,17 @@ def _fmt(v, col: str) -> str:
 
 
 def table_frame(df: pd.DataFrame, dataset: str, stage: str) -> pd.DataFrame:
+    """One table of the paper's layout: rows = runs, columns = metrics (+ factor probes if any)."""
     cols = PHASE1_COLUMNS if stage == "phase1" else PHASE2_COLUMNS
     sub = df[(df["dataset"] == dataset) & (df["stage"] == stage)].sort_values("name")
+    probes = sorted(c for c in sub.columns if c.startswith("probe_") and sub[c].notna().any())
     out = pd.DataFrame({"run": sub["label"].values})
-    for c in cols:
-        out[c] = [_fmt(v, c) if s == "ok" else "FAILED" for v, s in zip(sub.get(c, [None] * len(sub)), sub["status"],
-                                                                           strict=True)]  # fmt: skip
+    for c in cols + probes:
+        values = sub[c] if c in sub else [None] * len(sub)
+        out[c] = [
+            _fmt(v, c) if s == "ok" else "FAILED"
+            for v, s in zip(values, sub["status"], strict=True)
+        ]
     return out
 
 
@@ -264,6 +269,19 @@ def write_figures(results_dir: Path, runs_dir: Path | None = None) -> list[Path]
             g.set_axis_labels("", "")
             g.figure.suptitle(f"{dataset}: phase-2 techniques", y=1.02)
             paths.append(_save(g.figure, fig_dir / f"{dataset}_metrics_by_technique.png"))
+        probes = [c for c in d2.columns if c.startswith("probe_") and d2[c].notna().any()]
+        if probes:
+            long = d2.melt(
+                id_vars=["label"], value_vars=probes, var_name="factor", value_name="accuracy"
+            )
+            long["factor"] = long["factor"].str.removeprefix("probe_")
+            g = sns.catplot(
+                data=long, x="label", y="accuracy", hue="factor", kind="bar", height=3.5, aspect=2
+            )
+            g.set_xticklabels(rotation=60, ha="right")
+            g.set_axis_labels("", "linear-probe accuracy on mu (5-fold CV)")
+            g.figure.suptitle(f"{dataset}: what the latent code captures", y=1.02)
+            paths.append(_save(g.figure, fig_dir / f"{dataset}_factor_probes.png"))
         fig, ax = plt.subplots(figsize=(5.5, 4))
         sns.scatterplot(
             data=ok[ok["dataset"] == dataset],

@@ -1,0 +1,213 @@
+"""Speed and memory of the VAE machinery, as ratios against baselines measured in this process.
+
+    python benchmarks/bench_vae.py [--model t5-small-shape|tiny] [--out benchmarks/results.json]
+
+1. training step of the VAE vs the plain T5 seq2seq step (teacher forcing, same batch)
+2. training throughput of our data path vs the released code's scheme (pad every sentence to 256
+   tokens, per-example Python denoising loop), same model, same sentences
+3. IW-NLL evaluation with K samples vs K plain decoder passes plus one encoder pass
+4. peak memory of each and evaluation sentences/s for K = 1, 100, 500
+
+Each figure is the median of --repeats timings after --warmup untimed ones. Sentences are PTB
+when $T5VAE_DATA_DIR (or ../shared/data) has it, else the built-in corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
+
+from t5vae.builtin_corpus import builtin_split
+from t5vae.data import collate, encode, load_split
+from t5vae.metrics import evaluate
+from t5vae.model import T5VAE
+from t5vae.tokenizer import load_tokenizer
+from t5vae.training import vae_loss
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("T5VAE_SHARED_DIR", REPO.parent / "shared"))
+
+
+def timeit(fn, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sentences_and_tokenizer(n: int):
+    tok_dir = SHARED / "models" / "t5-small"
+    if not (tok_dir / "tokenizer.json").is_file():
+        sys.exit(f"needs the t5-small tokenizer files in {tok_dir} (set T5VAE_SHARED_DIR)")
+    tokenizer = load_tokenizer(tok_dir)
+    data_dir = os.environ.get("T5VAE_DATA_DIR") or SHARED / "data"
+    try:
+        sents, source = load_split("ptb", "valid", data_dir).sentences[:n], "ptb"
+    except ValueError:
+        sents, source = builtin_split("valid", size=n).sentences, "builtin"
+    return tokenizer, sents, source
+
+
+def released_denoise(input_ids, mask, p, pad_id):
+    """The released code's per-example loop (with its id/mask swap fixed, so it is a fair cost)."""
+    ids_out, mask_out = input_ids.clone(), mask.clone()
+    for i, (inp, msk) in enumerate(zip(input_ids, mask, strict=True)):
+        n = int(msk.sum() - 1)
+        max_drop = int(n * p)
+        k = int(torch.randint(max_drop, (1,))) if max_drop > 1 else 0
+        drop = torch.randperm(n)[:k]
+        keep_ids = torch.tensor([t for j, t in enumerate(inp) if j not in drop])
+        keep_msk = torch.tensor([t for j, t in enumerate(msk) if j not in drop])
+        ids_out[i] = torch.cat((keep_ids, torch.full((k,), pad_id)))
+        mask_out[i] = torch.cat((keep_msk, torch.zeros(k, dtype=keep_msk.dtype)))
+    return ids_out, mask_out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["t5-small-shape", "tiny"], default="t5-small-shape")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--eval-sentences", type=int, default=32)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer, sentences, source = sentences_and_tokenizer(
+        max(args.batch_size * 4, args.eval_sentences)
+    )
+    config = T5Config.from_pretrained(SHARED / "models" / "t5-small")
+    if args.model == "tiny":
+        config = T5Config.from_pretrained(SHARED / "models" / "t5-small", d_model=128, d_ff=512, num_layers=2,
+                                          num_decoder_layers=2, num_heads=4, d_kv=32)  # fmt: skip
+    t5 = T5ForConditionalGeneration(config).to(device).train()
+    vae = T5VAE.from_base(T5ForConditionalGeneration(config), latent_dim=32).to(device).train()
+    batch_sents = sentences[: args.batch_size]
+    batch = {k: v.to(device) for k, v in collate(encode(tokenizer, batch_sents, 256).ids).items()}
+    opt_t5 = torch.optim.AdamW(t5.parameters(), lr=1e-4)
+    opt_vae = torch.optim.AdamW(vae.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    rows = {}
+
+    def t5_step(b=batch):
+        out = t5(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"])
+        out.loss.backward()
+        opt_t5.step()
+        opt_t5.zero_grad()
+
+    def vae_step(b=batch, denoise=0.0):
+        vae_loss(vae, b, 1.0, 0.5, denoise, generator=gen)["loss"].backward()
+        opt_vae.step()
+        opt_vae.zero_grad()
+
+    base = timeit(t5_step, args.warmup, args.repeats)
+    ours = timeit(vae_step, args.warmup, args.repeats)
+    rows["1_vae_step_vs_t5_step"] = {
+        "baseline_s": base,
+        "ours_s": ours,
+        "ratio": ours / base,
+        "target": "<= 1.05",
+    }
+
+    # 2. data path: dynamic padding + vectorised deletion vs pad-to-256 + per-example loop
+    padded = collate(encode(tokenizer, batch_sents, 256).ids)
+    width = padded["input_ids"].shape[1]
+    pad256 = {k: torch.nn.functional.pad(v, (0, 256 - width), value=(-100 if k == "labels" else 0))
+              for k, v in padded.items()}  # fmt: skip
+
+    def released_step():
+        ids, mask = released_denoise(pad256["input_ids"], pad256["attention_mask"], 0.15, 0)
+        b = {
+            "input_ids": ids.to(device),
+            "attention_mask": mask.to(device),
+            "labels": pad256["labels"].to(device),
+        }
+        vae_loss(vae, b, 1.0, 0.5, 0.0, generator=gen)["loss"].backward()
+        opt_vae.step()
+        opt_vae.zero_grad()
+
+    released = timeit(released_step, args.warmup, args.repeats)
+    ours_dn = timeit(lambda: vae_step(denoise=0.15), args.warmup, args.repeats)
+    rows["2_throughput_vs_released_scheme"] = {
+        "baseline_sentences_per_s": args.batch_size / released, "ours_sentences_per_s": args.batch_size / ours_dn,
+        "ratio": released / ours_dn, "target": ">= 8", "padded_width_ours": width, "padded_width_released": 256,
+    }  # fmt: skip
+
+    # 3. IW-NLL with K samples vs K plain decoder passes + one encoder pass
+    vae.eval()
+    eval_sents = sentences[: args.eval_sentences]
+    k = 20
+    eval_batch = {
+        k_: v.to(device) for k_, v in collate(encode(tokenizer, eval_sents, 256).ids).items()
+    }
+
+    @torch.inference_mode()
+    def plain_passes():
+        mu, _ = vae.encode(eval_batch["input_ids"], eval_batch["attention_mask"])
+        for _ in range(k):
+            vae.log_likelihood(mu, eval_batch["labels"])
+
+    base_eval = timeit(plain_passes, args.warmup, max(1, args.repeats // 2))
+    ours_eval = timeit(lambda: evaluate(vae, tokenizer, eval_sents, iw_samples=k, batch_size=len(eval_sents),
+                                        progress=False), args.warmup, max(1, args.repeats // 2))  # fmt: skip
+    rows["3_iw_eval_vs_plain_passes"] = {"K": k, "baseline_s": base_eval, "ours_s": ours_eval,
+                                         "ratio": ours_eval / base_eval, "target": "<= 1.15"}  # fmt: skip
+
+    # 4. evaluation speed by K and peak memory
+    for kk in (1, 100, 500):
+        n = max(4, min(len(eval_sents), 2000 // kk))
+        t = timeit(lambda kk=kk, n=n: evaluate(vae, tokenizer, eval_sents[:n], iw_samples=kk,
+                                                batch_size=n, progress=False), 0, 1)  # fmt: skip
+        rows[f"4_eval_K{kk}"] = {"sentences": n, "sentences_per_s": n / t}
+    rows["4_peak_rss_mb"] = peak_rss_mb()
+    if torch.cuda.is_available():
+        rows["4_peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+
+    info = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "model": args.model, "batch_size": args.batch_size, "sentences": source,
+            "torch": torch.__version__}  # fmt: skip
+    print(
+        f"# {info['device']} ({info['cpu_count']} CPUs), {args.model}, batch {args.batch_size}, {source}"
+    )
+    print(f"{'benchmark':38s} {'ratio':>8s}  target   details")
+    for name, r in rows.items():
+        if isinstance(r, dict) and "ratio" in r:
+            det = {
+                k_: (round(v, 3) if isinstance(v, float) else v)
+                for k_, v in r.items()
+                if k_ not in ("ratio", "target")
+            }
+            print(f"{name:38s} {r['ratio']:8.2f}  {r['target']:7s}  {det}")
+        else:
+            print(
+                f"{name:38s} {'':8s}  {'':7s}  {r if not isinstance(r, dict) else {k_: round(v, 1) for k_, v in r.items()}}"
+            )
+    Path(args.out).write_text(json.dumps({"info": info, "results": rows}, indent=2))
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Parameter files: the committed grid is valid; every invalid value names its file and key."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from conftest import REPO
+from t5vae import params as P
+
+GRID_PHASE1 = {f"{pool}_p{p}_{fr}" for pool in ("max", "mean") for p in ("none", "0.15", "0.4")
+               for fr in ("frozen", "unfrozen")}  # fmt: skip
+GRID_PHASE2 = {"lnone_pnone", "lnone_p0.15", "lnone_p0.4", "l0.5_pnone", "l0.5_p0.15", "l0.5_p0.4",
+               "l3_p0.15", "l6_p0.15", "vanilla", "autoencoder"}  # fmt: skip
+
+
+def test_committed_params_are_valid_and_cover_the_paper_grid():
+    P.validate_all()
+    assert set(P.list_names("phase1")) == GRID_PHASE1
+    assert set(P.list_names("phase2")) == GRID_PHASE2
+    assert {"smoke", "quick", "paper"} <= set(P.list_names("profiles"))
+    assert set(P.list_names("datasets")) == {"ptb", "snli", "yelp", "yahoo", "builtin"}
+    t = P.load_phase2("l3_p0.15")
+    assert (t.kl_threshold, t.denoise_prob, t.phase1) == (3, 0.15, "max_p0.15_frozen")
+    assert P.load_phase2("vanilla").phase1 is None
+    paper = P.load_profile("paper")
+    assert (
+        paper.model.base == "t5-small"
+        and paper.eval.iw_samples == 500
+        and paper.phase2.epochs == 10
+    )
+
+
+@pytest.fixture
+def params_copy(tmp_path):
+    root = tmp_path / "params"
+    shutil.copytree(REPO / "params", root)
+    return root
+
+
+BAD = [
+    ("phase2/l0.5_p0.15", "kl_threshold", -1, r"l0\.5_p0\.15\.yaml: kl_threshold: must be >= 0"),
+    (
+        "phase2/l0.5_p0.15",
+        "denoise_prob",
+        1.0,
+        r"l0\.5_p0\.15\.yaml: denoise_prob: must be in \[0, 1\)",
+    ),
+    ("phase2/l0.5_p0.15", "denoise_prob", -0.1, r"denoise_prob: must be in \[0, 1\)"),
+    ("phase2/l0.5_p0.15", "kl_thresold", 3, r"l0\.5_p0\.15\.yaml: kl_thresold: unknown key"),
+    (
+        "phase2/l0.5_p0.15",
+        "phase1",
+        "nope",
+        r"l0\.5_p0\.15\.yaml: phase1: .*nope\.yaml does not exist",
+    ),
+    (
+        "phase2/l0.5_p0.15",
+        "kl_schedule",
+        {"kind": "exp"},
+        r"p0\.15\.yaml: kl_schedule\.kind: must be one of",
+    ),
+    (
+        "phase2/l0.5_p0.15",
+        "kl_threshold",
+        "lots",
+        r"kl_threshold: expected float or null, got 'lots'",
+    ),
+    (
+        "phase1/max_pnone_frozen",
+        "pooling",
+        "sum",
+        r"max_pnone_frozen\.yaml: pooling: must be one of",
+    ),
+    (
+        "phase1/max_pnone_frozen",
+        "freeze_decoder",
+        "maybe",
+        r"frozen\.yaml: freeze_decoder: expected bool",
+    ),
+    (
+        "phase1/max_pnone_frozen",
+        "phase1_embeddings",
+        "shared",
+        r"phase1_embeddings: must be one of",
+    ),
+    ("profiles/smoke", "model.latent_dim", 0, r"smoke\.yaml: model\.latent_dim: must be >= 1"),
+    ("profiles/smoke", "model.latnt_dim", 4, r"smoke\.yaml: model\.latnt_dim: unknown key"),
+    ("profiles/smoke", "eval.iw_samples", 0, r"smoke\.yaml: eval\.iw_samples: must be >= 1"),
+    ("profiles/smoke", "phase2.lr", -1.0, r"smoke\.yaml: phase2\.lr: must be >= 0"),
+    ("profiles/smoke", "phase1.epochs", 0, r"smoke\.yaml: phase1\.epochs: must be >= 1"),
+    ("profiles/smoke", "data.train_size", 0, r"smoke\.yaml: data\.train_size: must be >= 1"),
+    (
+        "profiles/smoke",
+        "pretrain.noise_density",
+        1.5,
+        r"smoke\.yaml: pretrain\.noise_density: must be in",
+    ),
+    ("profiles/smoke", "model", [1, 2], r"smoke\.yaml: model: expected a mapping"),
+    ("datasets/ptb", "max_length", 1, r"ptb\.yaml: max_length: must be >= 2"),
+    ("datasets/ptb", "source", "ftp", r"ptb\.yaml: source: must be files, hub or builtin"),
+    ("datasets/ptb", "name", "wiki", r"ptb\.yaml: name: must equal the file name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "key", "value", "message"), BAD, ids=[f"{f}:{k}={v}" for f, k, v, _ in BAD]
+)
+def test_invalid_values_name_file_and_key(params_copy, file, key, value, message):
+    path = params_copy / f"{file}.yaml"
+    data = yaml.safe_load(path.read_text())
+    *parents, last = key.split(".")
+    node = data
+    for k in parents:
+        node = node.setdefault(k, {})
+    node[last] = value
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(P.ParamsError, match=message):
+        P.validate_all(params_copy)
+
+
+def test_broken_yaml_names_the_file(params_copy):
+    (params_copy / "datasets" / "ptb.yaml").write_text("max_length: [1\n")
+    with pytest.raises(P.ParamsError, match=r"ptb\.yaml: not valid YAML"):
+        P.validate_all(params_copy)
+
+
+def test_unknown_names_list_the_choices(params_copy):
+    with pytest.raises(
+        P.ParamsError, match=r"nosuch\.yaml does not exist; available in .*: paper, quick, smoke"
+    ):
+        P.load_profile("nosuch", params_copy)
