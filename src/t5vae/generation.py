@@ -88,13 +88,31 @@ def encode_sentences(model: T5VAE, tokenizer, sentences: list[str], max_length: 
     return model.encode(batch["input_ids"].to(device), batch["attention_mask"].to(device))
 
 
-def reconstruct(model: T5VAE, tokenizer, sentences: list[str], **decode_kw) -> list[str]:
-    """Decode each sentence from its posterior mean (greedy by default)."""
+def reconstruct(
+    model: T5VAE, tokenizer, sentences: list[str], batch_size: int = 64, **decode_kw
+) -> list[str]:
+    """Decode each sentence from its posterior mean (greedy by default), batch by batch."""
     was_training = model.training
     model.eval()
-    mu, _ = encode_sentences(model, tokenizer, sentences)
+    out = []
+    for i in range(0, len(sentences), batch_size):
+        mu, _ = encode_sentences(model, tokenizer, sentences[i : i + batch_size])
+        out += to_text(tokenizer, decode(model, mu, **decode_kw))
     model.train(was_training)
-    return to_text(tokenizer, decode(model, mu, **decode_kw))
+    return out
+
+
+def reconstruction_bleu(references: list[str], hypotheses: list[str]) -> float:
+    """Corpus BLEU (sacrebleu, 0-100) of reconstructions against their inputs."""
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+
+
+def distinct_n(texts: list[str], n: int) -> float:
+    """Distinct-n (Li et al. 2016): unique word n-grams / all word n-grams over `texts`."""
+    grams = [tuple(w[i : i + n]) for w in (t.split() for t in texts) for i in range(len(w) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def sample_prior(model: T5VAE, tokenizer, n: int, seed: int = 0, **decode_kw) -> list[str]:

@@ -122,7 +122,8 @@ class PhaseParams:
 class EvalParams:
     iw_samples: int = 500
     batch_size: int = 64
-    n_reconstructions: int = 5
+    n_reconstructions: int = 5  # shown in the notebook
+    n_prior_samples: int = 100  # for distinct-n of prior samples
 
     def __post_init__(self):
         _check(self.iw_samples >= 1, "iw_samples", "must be >= 1")

@@ -280,10 +280,27 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
         from t5vae.probe import factor_probe
 
         metrics.update(factor_probe(mu, test.factors, seed=spec.profile.seed))
+    # generation: reconstruction BLEU (greedy from mu) and diversity of prior samples
+    from t5vae.generation import distinct_n, reconstruct, reconstruction_bleu, sample_prior
+
+    recon = reconstruct(model, tokenizer, test.sentences, batch_size=ev.batch_size,
+                        max_new_tokens=spec.dataset.max_length)  # fmt: skip
+    samples = sample_prior(model, tokenizer, ev.n_prior_samples, seed=spec.profile.seed,
+                           max_new_tokens=spec.dataset.max_length)  # fmt: skip
+    metrics["bleu"] = reconstruction_bleu(test.sentences, recon)
+    metrics["distinct_1"], metrics["distinct_2"] = distinct_n(samples, 1), distinct_n(samples, 2)
     metrics["n_truncated"] = encode(tokenizer, test.sentences, spec.dataset.max_length).n_truncated
+    examples = {"reconstructions": [{"input": a, "reconstruction": b} for a, b in
+                                    zip(test.sentences[: ev.n_reconstructions], recon, strict=False)],
+                "prior_samples": samples[: ev.n_reconstructions]}  # fmt: skip
     train_time = sum(h.get("wall_time_s", 0) for h in history(spec))
     return write_results(
-        spec, metrics, device=device, eval_time_s=time.time() - t0, train_time_s=train_time
+        spec,
+        metrics,
+        examples=examples,
+        device=device,
+        eval_time_s=time.time() - t0,
+        train_time_s=train_time,
     )
 
 
@@ -368,18 +385,11 @@ def metrics_table(metrics: dict, decimals: int = 1):
     )
 
 
-def reconstruction_table(spec: RunSpec, n: int | None = None):
-    """A few test sentences next to their greedy reconstructions from the posterior mean."""
+def reconstruction_table(record: dict):
+    """Test sentences next to their greedy reconstructions from mu (stored in the results file)."""
     import pandas as pd
 
-    from t5vae.generation import reconstruct
-
-    n = n or spec.profile.eval.n_reconstructions
-    model = trained_model(spec)
-    tokenizer = load_tokenizer_for(spec)
-    sentences = load_corpus(spec, "test").sentences[:n]
-    recon = reconstruct(model, tokenizer, sentences, max_new_tokens=spec.dataset.max_length)
-    return pd.DataFrame({"input": sentences, "reconstruction": recon})
+    return pd.DataFrame(record.get("examples", {}).get("reconstructions", []))
 
 
 def build_tables(profile: str, output_root_dir=None) -> dict:

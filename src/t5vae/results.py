@@ -20,8 +20,20 @@ import pandas as pd
 from t5vae.metrics import METRIC_KEYS
 
 PACKAGES = ("t5vae", "torch", "transformers", "accelerate", "datasets", "sentencepiece", "numpy")
-PHASE1_COLUMNS = ["rec", "kl", "mi", "au", "nll", "ppl"]
-PHASE2_COLUMNS = ["ppl", "ppl_word", "ppl_elbo", "nll", "neg_elbo", "rec", "kl", "mi", "au"]
+PHASE1_COLUMNS = ["rec", "kl", "mi", "au", "nll", "ppl", "bleu"]
+PHASE2_COLUMNS = [
+    "ppl",
+    "ppl_word",
+    "ppl_elbo",
+    "nll",
+    "neg_elbo",
+    "rec",
+    "kl",
+    "mi",
+    "au",
+    "bleu",
+    "distinct_2",
+]
 LOWER_IS_BETTER = {"ppl", "ppl_word", "ppl_elbo", "nll", "neg_elbo", "rec"}
 
 
@@ -89,11 +101,12 @@ def _record(spec, status: str, metrics: dict | None, error: str | None = None, *
     }  # fmt: skip
 
 
-def write_results(spec, metrics: dict, **extra) -> dict:
+def write_results(spec, metrics: dict, examples: dict | None = None, **extra) -> dict:
     """Write the run's results file atomically; returns the record."""
     record = _record(
         spec, "ok", {k: v for k, v in metrics.items() if k not in ("mu", "logvar")}, **extra
     )
+    record["examples"] = examples or {}
     atomic_write_text(spec.results_file, json.dumps(record, indent=2, default=float))
     return record
 
@@ -167,6 +180,8 @@ def _fmt(v, col: str) -> str:
         return "-"
     if col == "au":
         return f"{int(v)}"
+    if col.startswith("distinct"):
+        return f"{v:.3f}"
     if col.startswith("ppl") and v >= 1000:
         return f"{v:.3g}"
     return f"{v:.2f}"
