@@ -34,6 +34,9 @@ METRIC_KEYS = (
 )  # fmt: skip
 
 
+LOGITS_BUDGET = 2**27  # floats of decoder logits per IW chunk (512 MiB in fp32)
+
+
 def iw_log_marginal(
     log_px_given_z: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
 ) -> torch.Tensor:
@@ -120,7 +123,8 @@ def evaluate(
     """All metrics of the module docstring on `sentences` (a list of strings).
 
     The encoder runs once per sentence; the K importance samples are decoded in chunks of at most
-    `decoder_rows` (sentence, sample) pairs (default: batch_size). The first importance sample
+    `decoder_rows` (sentence, sample) pairs (default: as many as keep the logits of one chunk
+    under LOGITS_BUDGET floats, at least batch_size). The first importance sample
     also gives `rec` and the z used for MI, so every number comes from the same draws.
     `return_posteriors=True` adds "mu", "logvar" tensors (for plots), outside METRIC_KEYS.
     """
@@ -133,7 +137,6 @@ def evaluate(
     was_training = model.training
     model.eval()
     device = model_device(model)
-    decoder_rows = decoder_rows or batch_size
     enc = encode(tokenizer, sentences, max_length=max_length or 10**9)
     pad_id = model.pad_id
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -150,7 +153,10 @@ def evaluate(
         eps = torch.randn((b, iw_samples, d), generator=generator).to(device)
         z = mu.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps  # [b, K, D]
         log_px = torch.empty((b, iw_samples), device=device)
-        per_chunk = max(1, decoder_rows // b)
+        rows = decoder_rows or max(
+            b, LOGITS_BUDGET // (batch["labels"].shape[1] * model.t5.config.vocab_size)
+        )
+        per_chunk = max(1, rows // b)
         for k0 in range(0, iw_samples, per_chunk):
             k1 = min(iw_samples, k0 + per_chunk)
             zk = z[:, k0:k1].reshape(-1, d)

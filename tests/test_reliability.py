@@ -1,0 +1,178 @@
+"""Faults and bad input never lose work or produce silent wrong numbers."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from t5vae import pipeline as pl
+from t5vae import reproduce
+from t5vae.metrics import METRIC_KEYS
+from t5vae.results import (
+    ResultsError,
+    collect,
+    is_complete,
+    provenance_warnings,
+    read_results,
+    write_failure,
+    write_results,
+    write_tables,
+)
+
+
+def fake_metrics(value: float = 1.0) -> dict:
+    return {k: value for k in METRIC_KEYS}
+
+
+@pytest.fixture
+def spec(tmp_path):
+    return pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path)
+
+
+def test_corrupted_or_truncated_results_are_named_and_never_loaded(spec):
+    write_results(spec, fake_metrics())
+    path = spec.results_file
+    assert is_complete(path)
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])  # truncated
+    assert not is_complete(path)  # reproduce recomputes it
+    with pytest.raises(ResultsError, match=rf"{path.name}: corrupted or truncated"):
+        read_results(path)
+    with pytest.raises(ResultsError, match=path.name):
+        collect(path.parents[1])
+    path.write_text(
+        json.dumps({"run_id": "x", "status": "ok", "metrics": {"rec": 1}, "provenance": {}})
+    )
+    with pytest.raises(ResultsError, match="lacks metrics"):
+        read_results(path)
+
+
+def test_failed_runs_are_listed_as_failed_not_omitted(tmp_path):
+    ok = pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path)
+    bad = pl.make_spec("smoke", "builtin", "phase2", "l3_p0.15", tmp_path)
+    write_results(ok, fake_metrics())
+    write_failure(bad, "TrainingDiverged: loss is nan at step 3")
+    assert not is_complete(bad.results_file)
+    md = write_tables(tmp_path / "results" / "smoke")["md"].read_text()
+    assert "| λ=3, p=0.15 | FAILED |" in md
+    assert "## Failed runs" in md and "phase2-l3_p0.15" in md
+
+
+def test_mixed_code_versions_or_parameters_are_flagged():
+    base = {"git_commit": "a" * 40, "git_dirty": False, "profile_params": "p1"}
+    df = pd.DataFrame([base, {**base, "git_commit": "b" * 40}, {**base, "profile_params": "p2"}])
+    warnings = provenance_warnings(df)
+    assert any("2 code versions" in w for w in warnings)
+    assert any("different profile parameters" in w for w in warnings)
+    assert provenance_warnings(pd.DataFrame([base, base])) == []
+
+
+def test_results_files_are_written_atomically(spec, monkeypatch):
+    """A crash while writing leaves the previous complete file, never a half-written one."""
+    write_results(spec, fake_metrics(1.0))
+    real_replace = os.replace
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_results(spec, fake_metrics(2.0))
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert read_results(spec.results_file)["metrics"]["rec"] == 1.0
+
+
+def test_a_second_reproduce_on_the_same_output_refuses(tmp_path):
+    lock = tmp_path / "results" / "smoke" / ".lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SystemExit, match="another ./reproduce.sh is running"):
+            reproduce.main(["--profile", "smoke", "--output-root", str(tmp_path), "--techniques", "vanilla",
+                            "--phase1-variants", "max_pnone_frozen"])  # fmt: skip
+
+
+def test_bad_parameters_stop_before_any_run(tmp_path, capsys):
+    code = reproduce.main(
+        ["--profile", "smoke", "--output-root", str(tmp_path), "--techniques", "l0.7_p0.9"]
+    )
+    assert code == 2
+    assert "unknown techniques: l0.7_p0.9" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_grid_goes_on_after_a_failure_and_marks_dependents(tmp_path, monkeypatch):
+    jobs = [
+        reproduce.Job(pl.make_spec("smoke", "builtin", "phase1", "max_p0.15_frozen", tmp_path)),
+        reproduce.Job(
+            pl.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path),
+            ["builtin/phase1-max_p0.15_frozen"],
+        ),  # fmt: skip
+        reproduce.Job(pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)),
+    ]
+
+    def fake_run(job):
+        if job.spec.name == "max_p0.15_frozen":
+            raise RuntimeError("loss is nan at step 3 (term: kl)")
+        write_results(job.spec, fake_metrics())
+        return "done"
+
+    monkeypatch.setattr(reproduce, "run_job", fake_run)
+    status = reproduce._run_grid(jobs, 1, time.time())
+    assert status["builtin/phase2-vanilla"] == "done"
+    assert status["builtin/phase1-max_p0.15_frozen"].startswith("failed: RuntimeError")
+    assert (
+        "its phase-1 run builtin/phase1-max_p0.15_frozen failed"
+        in status["builtin/phase2-l0.5_p0.15"]
+    )
+    assert read_results(jobs[1].spec.results_file)["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_interrupted_reproduce_resumes_without_recomputing(tmp_path):
+    """SIGINT mid-grid, then run again: finished runs are kept, the rest completes, and the
+    metrics equal the committed (uninterrupted) smoke reference."""
+    args = [sys.executable, "-m", "t5vae.reproduce", "--profile", "smoke", "--output-root", str(tmp_path),
+            "--phase1-variants", "max_pnone_frozen", "--techniques", "l0.5_pnone", "--no-tables"]  # fmt: skip
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    first = tmp_path / "results" / "smoke" / "builtin" / "phase1-max_pnone_frozen.json"
+    second = tmp_path / "results" / "smoke" / "builtin" / "phase2-l0.5_pnone.json"
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + 300
+    while not is_complete(first) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert is_complete(first), "the first run did not finish"
+    time.sleep(3)  # into the second run's training
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=120)
+    stamp = first.stat().st_mtime_ns
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "phase1-max_pnone_frozen: skipped (results exist)" in done.stdout
+    assert first.stat().st_mtime_ns == stamp
+    for path in (first, second):
+        ref = read_results(REPO / "results" / "smoke" / "builtin" / path.name)["metrics"]
+        got = read_results(path)["metrics"]
+        for key in METRIC_KEYS:
+            assert got[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-3), (path.name, key)
+
+
+def test_data_problems_are_reported_before_training(tmp_path, capsys):
+    (tmp_path / "data" / "ptb").mkdir(parents=True)
+    (tmp_path / "data" / "ptb" / "train.txt").write_text("a b\n")
+    code = reproduce.main(["--profile", "smoke", "--datasets", "ptb", "--data-dir", str(tmp_path / "data"),
+                           "--output-root", str(tmp_path), "--techniques", "vanilla"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "valid.txt does not exist" in err
+    assert not (tmp_path / "runs").exists()
