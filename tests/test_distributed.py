@@ -37,9 +37,14 @@ def test_two_processes_match_one_process(tmp_path, tokenizer):
     _train(str(tmp_path / "single"), str(tok_dir))
     ddp = T5VAE.from_pretrained(tmp_path / "ddp" / "last").state_dict()
     single = T5VAE.from_pretrained(tmp_path / "single" / "last").state_dict()
-    assert {p.name for p in (tmp_path / "ddp").glob("ran_*")} == {"ran_world2_rank0", "ran_world2_rank1"}
+    assert {p.name for p in (tmp_path / "ddp").glob("ran_*")} == {
+        "ran_world2_rank0",
+        "ran_world2_rank1",
+    }
     torch.manual_seed(0)
-    start = T5VAE.from_base(tiny_t5_config(len(tokenizer), dropout_rate=0.0), latent_dim=8).state_dict()
+    start = T5VAE.from_base(
+        tiny_t5_config(len(tokenizer), dropout_rate=0.0), latent_dim=8
+    ).state_dict()
     moved = 0
     for name, value in single.items():
         torch.testing.assert_close(ddp[name], value, atol=2e-5, rtol=1e-4, msg=name)

@@ -129,6 +129,16 @@ def test_broken_yaml_names_the_file(params_copy):
 
 def test_unknown_names_list_the_choices(params_copy):
     with pytest.raises(
-        P.ParamsError, match=r"nosuch\.yaml does not exist; available in .*: paper, quick, smoke"
+        P.ParamsError, match=r"nosuch\.yaml does not exist; available in .*: paper, quick, quick-seed1, quick-seed2, smoke"
     ):
         P.load_profile("nosuch", params_copy)
+
+
+def test_profiles_can_extend_another(params_copy):
+    seed1 = P.load_profile("quick-seed1", params_copy)
+    quick = P.load_profile("quick", params_copy)
+    assert seed1.seed == 1 and seed1.name == "quick-seed1"
+    assert seed1.model == quick.model and seed1.phase2 == quick.phase2
+    (params_copy / "profiles" / "loop.yaml").write_text("extends: loop\n")
+    with pytest.raises(P.ParamsError, match="extends: must name another file"):
+        P.load_profile("loop", params_copy)

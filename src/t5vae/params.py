@@ -271,7 +271,8 @@ def params_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(__file__).resolve().parents[2] / "params"
 
 
-def load_file(cls, path: Path):
+def read_yaml(path: Path) -> dict:
+    """The mapping in a parameter file; `extends: <other>` merges it over a sibling file."""
     if not path.is_file():
         folder = path.parent
         choices = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
@@ -282,6 +283,26 @@ def load_file(cls, path: Path):
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: top level: expected a mapping, got {data!r}")
+    parent = data.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str) or parent == path.stem:
+            raise ParamsError(f"{path}: extends: must name another file in {path.parent}")
+        data = _merge(read_yaml(path.parent / f"{parent}.yaml"), data)
+        data.pop("name", None)
+    return data
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_file(cls, path: Path):
+    data = read_yaml(path)
     data.setdefault("name", path.stem)
     if data["name"] != path.stem:
         raise ParamsError(

@@ -401,3 +401,42 @@ def build_tables(profile: str, output_root_dir=None) -> dict:
     paths = write_tables(results_dir)
     paths["figures"] = write_figures(results_dir, runs_dir)
     return paths
+
+
+def latent_map(spec: RunSpec, n: int = 500, seed: int = 0):
+    """mu of up to n test sentences with PCA and t-SNE coordinates, labels and known factors."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    from t5vae.generation import encode_sentences
+
+    model = trained_model(spec)
+    tokenizer = load_tokenizer_for(spec)
+    test = load_corpus(spec, "test")
+    sentences = test.sentences[:n]
+    mus, logvars = [], []
+    for i in range(0, len(sentences), 100):
+        mu, logvar = encode_sentences(
+            model, tokenizer, sentences[i : i + 100], spec.dataset.max_length
+        )
+        mus.append(mu)
+        logvars.append(logvar)
+    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    x = mu.double().numpy()
+    df = pd.DataFrame({"sentence": sentences})
+    pca = PCA(n_components=2, random_state=seed).fit_transform(x)
+    df["pca_1"], df["pca_2"] = pca[:, 0], pca[:, 1]
+    perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
+    tsne = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(
+        x
+    )
+    df["tsne_1"], df["tsne_2"] = tsne[:, 0], tsne[:, 1]
+    if test.labels:
+        df["label"] = test.labels[: len(df)]
+    for key in sorted(test.factors[0]) if test.factors else []:
+        df[key] = [f[key] for f in test.factors[: len(df)]]
+    df.attrs["mu"], df.attrs["logvar"] = mu, logvar
+    df.attrs["spread"] = float(np.linalg.norm(x.std(0)))
+    return df

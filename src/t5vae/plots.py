@@ -55,3 +55,16 @@ def kl_per_dimension(mu, logvar, title: str = ""):
     ax.set(xlabel="latent dimension", ylabel="KL (nats)", title=title or "KL per latent dimension")
     ax.tick_params(axis="x", labelsize=6)
     return fig
+
+
+def latent_scatter(df, x: str, y: str, hue: str | None, title: str = ""):
+    """A 2-D map of the posterior means, coloured by a label or factor."""
+    import matplotlib.pyplot as plt
+
+    sns = _sns()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    sns.scatterplot(data=df, x=x, y=y, hue=hue, s=14, alpha=0.8, ax=ax)
+    ax.set(title=title)
+    if hue:
+        ax.legend(fontsize=7, title=hue, loc="best")
+    return fig

@@ -175,7 +175,14 @@ def main(argv=None) -> int:
             spec.dataset_dir.mkdir(parents=True, exist_ok=True)
             with open(spec.dataset_dir / "base.log", "a") as log:
                 execute(NB_BASE, spec.base_dir, common_parameters(spec), log)
-        status = _run_grid(jobs, args.jobs, t0)
+        try:
+            status = _run_grid(jobs, args.jobs, t0)
+        except KeyboardInterrupt:
+            print(
+                "\ninterrupted: finished runs are kept; run the same command again to resume",
+                file=sys.stderr,
+            )
+            return 130
         if not args.no_tables:
             print("[tables] 04_tables", flush=True)
             execute(

@@ -33,6 +33,7 @@ from t5vae.progress import bar as progress_bar
 PHASES = ("phase1", "phase2")
 EMBEDDING_POLICIES = ("frozen", "untied", "trainable")
 TRAIN_STATE = "train_state.pt"
+NOT_RESULTS = {"progress", "checkpoint_every"}  # config fields that cannot change a run's numbers
 
 
 class TrainingDiverged(RuntimeError):
@@ -219,9 +220,11 @@ def train(
     state = None
     if resume and (last_dir / TRAIN_STATE).is_file():
         state = torch.load(last_dir / TRAIN_STATE, map_location="cpu", weights_only=False)
-        if state["config"] != asdict(cfg):
+        differ = sorted(k for k in set(state["config"]) | set(asdict(cfg)) if k not in NOT_RESULTS
+                        and state["config"].get(k) != asdict(cfg).get(k))  # fmt: skip
+        if differ:
             raise ValueError(
-                f"{last_dir} was written with a different training config; "
+                f"{last_dir} was written with a different training config ({', '.join(differ)}); "
                 "delete it or use another output directory"
             )
     set_trainable(model, cfg)  # (may untie embeddings: before loading a checkpoint's weights)
