@@ -187,7 +187,7 @@ def main(argv=None) -> int:
             print("[tables] 04_tables", flush=True)
             execute(
                 NB_TABLES,
-                results_dir,
+                runs_dir,
                 {"profile": profile.name, "output_root": str(root)},
                 sys.stdout,
             )

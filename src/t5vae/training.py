@@ -306,10 +306,14 @@ def train(
                     batch, beta, cfg.kl_threshold, cfg.denoise_prob, cfg.sample_z, generator
                 )
                 loss = terms["loss"]
-                if not torch.isfinite(loss):
-                    bad = "rec" if not torch.isfinite(terms["rec"]) else "kl"
+                # one device-to-host transfer per step: the logged values and the NaN check
+                loss_v, rec_v, kl_v = (
+                    torch.stack([loss.detach(), terms["rec"], terms["kl"]]).float().tolist()
+                )
+                if not math.isfinite(loss_v):
+                    bad = "rec" if not math.isfinite(rec_v) else "kl"
                     raise TrainingDiverged(
-                        f"{cfg.phase}: loss is {loss.item()} at step {step} (epoch {epoch + 1}, "
+                        f"{cfg.phase}: loss is {loss_v} at step {step} (epoch {epoch + 1}, "
                         f"batch {b}); non-finite term: {bad}. Last good checkpoint: {last_dir}"
                     )
                 accelerator.backward(loss)
@@ -319,8 +323,11 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
             if accelerator.sync_gradients:
                 step += 1
-            for k in ("loss", "rec", "kl"):
-                sums[k] += float(terms[k].detach())
+            sums["loss"], sums["rec"], sums["kl"] = (
+                sums["loss"] + loss_v,
+                sums["rec"] + rec_v,
+                sums["kl"] + kl_v,
+            )
             sums["n"] += 1
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.2f}", rec=f"{sums['rec'] / sums['n']:.2f}",
