@@ -278,10 +278,10 @@ def write_figures(results_dir: Path, runs_dir: Path | None = None) -> list[Path]
             long = d2.melt(
                 id_vars=["label"], value_vars=["kl", "mi", "au", "rec"], var_name="metric"
             )
-            g = sns.catplot(data=long, x="label", y="value", col="metric", kind="bar", sharey=False, height=3.2,
-                            col_wrap=2, color="#4c72b0")  # fmt: skip
-            g.set_xticklabels(rotation=60, ha="right")
+            g = sns.catplot(data=long, y="label", x="value", col="metric", kind="bar", sharex=False,
+                            height=3.6, aspect=0.8, color="#4c72b0")  # fmt: skip
             g.set_axis_labels("", "")
+            g.set_titles("{col_name}")
             g.figure.suptitle(f"{dataset}: phase-2 techniques", y=1.02)
             paths.append(_save(g.figure, fig_dir / f"{dataset}_metrics_by_technique.png"))
         probes = [c for c in d2.columns if c.startswith("probe_") and d2[c].notna().any()]
@@ -291,10 +291,9 @@ def write_figures(results_dir: Path, runs_dir: Path | None = None) -> list[Path]
             )
             long["factor"] = long["factor"].str.removeprefix("probe_")
             g = sns.catplot(
-                data=long, x="label", y="accuracy", hue="factor", kind="bar", height=3.5, aspect=2
+                data=long, y="label", x="accuracy", hue="factor", kind="bar", height=4, aspect=1.4
             )
-            g.set_xticklabels(rotation=60, ha="right")
-            g.set_axis_labels("", "linear-probe accuracy on mu (5-fold CV)")
+            g.set_axis_labels("linear-probe accuracy on mu (5-fold CV)", "")
             g.figure.suptitle(f"{dataset}: what the latent code captures", y=1.02)
             paths.append(_save(g.figure, fig_dir / f"{dataset}_factor_probes.png"))
         fig, ax = plt.subplots(figsize=(5.5, 4))
