@@ -224,7 +224,7 @@ All metrics are per sentence, in nats, on the test split:
 | `au` | active units: dimensions with Var_x(E_q[z_d]) ≥ 0.01 (Burda et al., 2016) |
 | `bleu` | corpus BLEU of greedy reconstructions from μ against the inputs (sacrebleu) |
 | `distinct_1`, `distinct_2` | unique word uni/bigrams among sentences decoded from the prior |
-| `probe_*` | built-in corpus only: 5-fold CV accuracy of a linear probe from μ to each known factor (`chance_*`: majority class) |
+| `probe_*` | built-in corpus only: 5-fold CV accuracy of a linear probe from z ~ q(z\\|x) to each known factor (`chance_*`: majority class) |
 
 The results file stores them with provenance (commit, package versions, parameters, seed, device).
 """),

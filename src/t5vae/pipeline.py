@@ -274,12 +274,13 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
     metrics = evaluate(model, tokenizer, test.sentences, iw_samples=ev.iw_samples, batch_size=ev.batch_size,
                        seed=spec.profile.seed, max_length=spec.dataset.max_length, progress=progress,
                        return_posteriors=True)  # fmt: skip
-    mu = metrics.pop("mu")
-    metrics.pop("logvar")
-    if test.factors:  # known generating factors (built-in corpus): linear probes on mu
+    mu, logvar = metrics.pop("mu"), metrics.pop("logvar")
+    if test.factors:  # known generating factors (built-in corpus): linear probes on z ~ q(z|x)
+        from t5vae.model import reparameterize
         from t5vae.probe import factor_probe
 
-        metrics.update(factor_probe(mu, test.factors, seed=spec.profile.seed))
+        z = reparameterize(mu, logvar, torch.Generator().manual_seed(spec.profile.seed))
+        metrics.update(factor_probe(z, test.factors, seed=spec.profile.seed))
     # generation: reconstruction BLEU (greedy from mu) and diversity of prior samples
     from t5vae.generation import distinct_n, reconstruct, reconstruction_bleu, sample_prior
 

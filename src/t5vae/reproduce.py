@@ -164,8 +164,6 @@ def main(argv=None) -> int:
         return 2
     root = pl.output_root(args.output_root)
     results_dir, runs_dir = root / "results" / profile.name, root / "runs" / profile.name
-    if args.jobs > 1:  # share the cores between the parallel kernels
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs)))
     with exclusive(results_dir / ".lock"):
         t0 = time.time()
         datasets = sorted({j.spec.dataset.name for j in jobs})
@@ -175,6 +173,10 @@ def main(argv=None) -> int:
             spec.dataset_dir.mkdir(parents=True, exist_ok=True)
             with open(spec.dataset_dir / "base.log", "a") as log:
                 execute(NB_BASE, spec.base_dir, common_parameters(spec), log)
+        if args.jobs > 1:  # the base stage ran alone; now share the cores between parallel kernels
+            os.environ.setdefault(
+                "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs))
+            )
         try:
             status = _run_grid(jobs, args.jobs, t0)
         except KeyboardInterrupt:

@@ -293,7 +293,7 @@ def write_figures(results_dir: Path, runs_dir: Path | None = None) -> list[Path]
             g = sns.catplot(
                 data=long, y="label", x="accuracy", hue="factor", kind="bar", height=4, aspect=1.4
             )
-            g.set_axis_labels("linear-probe accuracy on mu (5-fold CV)", "")
+            g.set_axis_labels("linear-probe accuracy on z ~ q(z|x) (5-fold CV)", "")
             g.figure.suptitle(f"{dataset}: what the latent code captures", y=1.02)
             paths.append(_save(g.figure, fig_dir / f"{dataset}_factor_probes.png"))
         fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -315,6 +315,9 @@ def write_figures(results_dir: Path, runs_dir: Path | None = None) -> list[Path]
                 xytext=(2, 2),
                 textcoords="offset points",
             )
+        kl = ok.loc[ok["dataset"] == dataset, "kl"]
+        if (kl > 0).all() and kl.max() > 100 * kl.min():
+            ax.set_xscale("log")  # phase-1 rates (no KL term) dwarf phase-2 ones
         ax.set(
             xlabel="rate: KL (nats)",
             ylabel="distortion: rec (nats)",
