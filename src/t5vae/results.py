@@ -57,8 +57,19 @@ def git_state(repo: Path | None = None) -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                                 check=True).stdout.strip()  # fmt: skip
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                                    capture_output=True, text=True).stdout.strip())  # fmt: skip
+        # generated results/ do not make the code dirty (they are rewritten by design)
+        status = [
+            "git",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":(exclude)results",
+        ]
+        dirty = bool(
+            subprocess.run(status, cwd=repo, capture_output=True, text=True).stdout.strip()
+        )
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": None, "git_dirty": None}
     return {"git_commit": commit, "git_dirty": dirty}
