@@ -368,15 +368,15 @@ plots.training_curves(pl.history(spec), "phase 2: validation MI and AU per epoch
 }
 
 
-def build() -> None:
-    NB_DIR.mkdir(exist_ok=True)
+def build(dest: Path = NB_DIR) -> None:
+    dest.mkdir(exist_ok=True)
     for name, cells in NOTEBOOKS.items():
         cells = [cells[0], md(colab_badge(name)), *cells[1:]]
         nb = new_notebook(cells=cells, metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python"},
         })  # fmt: skip
-        nbformat.write(nb, NB_DIR / name)
+        nbformat.write(nb, dest / name)
 
 
 def execute() -> None:
@@ -386,11 +386,12 @@ def execute() -> None:
     with tempfile.TemporaryDirectory() as out:
         # the same environment as the nbval run in tests/ (conftest.py): no progress bars
         os.environ.update({"T5VAE_OUTPUT_ROOT": out, "TQDM_DISABLE": "1"})
-        executed = Path(out) / "executed"
+        executed, sources = Path(out) / "executed", Path(out) / "sources"
         executed.mkdir()
+        build(sources)  # the tree stays as committed while they run (results record git_dirty)
         for name in NOTEBOOKS:  # in order: each step uses the previous one's checkpoints
             print("executing", name, flush=True)
-            papermill.execute_notebook(str(NB_DIR / name), str(executed / name), kernel_name="python3",
+            papermill.execute_notebook(str(sources / name), str(executed / name), kernel_name="python3",
                                        cwd=str(NB_DIR), progress_bar=False)  # fmt: skip
         for name in NOTEBOOKS:  # copied back at the end: the tree stays clean while they run
             nb = nbformat.read(executed / name, as_version=4)
@@ -407,6 +408,7 @@ if __name__ == "__main__":
         "--execute", action="store_true", help="also execute them (smoke) to store outputs"
     )
     args = ap.parse_args()
-    build()
     if args.execute:
-        execute()
+        execute()  # builds into a temporary folder, executes, then writes notebooks/
+    else:
+        build()
