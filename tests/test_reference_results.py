@@ -36,7 +36,7 @@ def test_smoke_run_reproduces_the_reference(tmp_path, run):
         assert got[key] == pytest.approx(ref["metrics"][key], rel=RTOL, abs=ATOL), key
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick"])
+@pytest.mark.parametrize("profile", ["smoke", "quick", "quick-seed1"])
 def test_committed_tables_are_generated_from_committed_results(tmp_path, profile):
     src = REFERENCE / profile
     if not (src / "tables.md").is_file():

@@ -58,7 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", help="root of the Optimus-layout data (default: $T5VAE_DATA_DIR)")
     ap.add_argument("--output-root", default=None,
                     help="where runs/ and results/ go (default: $T5VAE_OUTPUT_ROOT or the repo)")  # fmt: skip
-    ap.add_argument("--jobs", type=int, default=1, help="independent runs executed in parallel")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="independent runs executed in parallel (default: 2, or 1 on one core)")  # fmt: skip
     ap.add_argument("--no-tables", action="store_true", help="skip 04_tables at the end")
     return ap.parse_args(argv)
 
