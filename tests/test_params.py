@@ -129,7 +129,8 @@ def test_broken_yaml_names_the_file(params_copy):
 
 def test_unknown_names_list_the_choices(params_copy):
     with pytest.raises(
-        P.ParamsError, match=r"nosuch\.yaml does not exist; available in .*: paper, quick, quick-seed1, quick-seed2, smoke"
+        P.ParamsError,
+        match=r"nosuch\.yaml does not exist; available in .*: paper, quick, quick-seed1, quick-seed2, smoke",
     ):
         P.load_profile("nosuch", params_copy)
 
@@ -142,3 +143,21 @@ def test_profiles_can_extend_another(params_copy):
     (params_copy / "profiles" / "loop.yaml").write_text("extends: loop\n")
     with pytest.raises(P.ParamsError, match="extends: must name another file"):
         P.load_profile("loop", params_copy)
+
+
+def test_dataset_tokenizer_settings_override_the_profile(params_copy):
+    assert P.load_dataset("ptb", params_copy).tokenizer == {
+        "vocab_size": 8000,
+        "model_type": "unigram",
+    }
+    path = params_copy / "datasets" / "ptb.yaml"
+    path.write_text(path.read_text().replace("model_type: unigram", "model_type: trigram"))
+    with pytest.raises(
+        P.ParamsError, match=r"ptb\.yaml: model_type: must be unigram, bpe, word or char"
+    ):
+        P.load_dataset("ptb", params_copy)
+    path.write_text("source: files\ntokenizer: {source: base}\n")
+    with pytest.raises(
+        P.ParamsError, match=r"ptb\.yaml: tokenizer: only vocab_size and model_type"
+    ):
+        P.load_dataset("ptb", params_copy)

@@ -15,7 +15,7 @@ import dataclasses
 import os
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -151,8 +151,14 @@ class DatasetParams:
     source: str = "files"  # "files" (Optimus layout), "hub", "builtin"
     max_length: int = 128
     label: str | None = None  # what the label column means, for plots
+    # SentencePiece settings for this corpus (override the profile's when it trains one)
+    tokenizer: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        bad = sorted(set(self.tokenizer) - {"vocab_size", "model_type"})
+        _check(not bad, "tokenizer", f"only vocab_size and model_type can be set here, got {bad}")
+        if self.tokenizer:
+            TokenizerParams(**{**asdict(TokenizerParams()), **self.tokenizer})  # validates values
         _check(
             self.name in DATASETS,
             "name",

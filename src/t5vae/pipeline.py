@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -168,13 +168,15 @@ def prepare_base(spec: RunSpec, progress: bool = True) -> dict:
     out = spec.base_dir
     train_corpus = load_corpus(spec, "train")
     tok_dir = out / "tokenizer"
-    if prof.tokenizer.source == "sentencepiece":
+    tok = replace(prof.tokenizer, **spec.dataset.tokenizer)  # the corpus's vocabulary settings
+    if tok.source == "sentencepiece":
         stamp = tok_dir / "t5vae_tokenizer.json"
-        want = {"vocab_size": prof.tokenizer.vocab_size, "model_type": prof.tokenizer.model_type,
+        want = {"vocab_size": tok.vocab_size, "model_type": tok.model_type,
                 "n_sentences": len(train_corpus), "source": train_corpus.source}  # fmt: skip
         if not stamp.is_file() or json.loads(stamp.read_text()) != want:
-            train_sentencepiece(train_corpus.sentences, prof.tokenizer.vocab_size, tok_dir,
-                                model_type=prof.tokenizer.model_type)  # fmt: skip
+            train_sentencepiece(
+                train_corpus.sentences, tok.vocab_size, tok_dir, model_type=tok.model_type
+            )
             stamp.write_text(json.dumps(want))
         tokenizer_ref = str(tok_dir)
     elif prof.tokenizer.source == "base":
