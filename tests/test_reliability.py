@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -137,10 +138,35 @@ def test_grid_goes_on_after_a_failure_and_marks_dependents(tmp_path, monkeypatch
     assert read_results(jobs[1].spec.results_file)["status"] == "failed"
 
 
+def _kernels_under(pid: int) -> list[int]:
+    """Jupyter kernel processes descending from `pid` (read from /proc)."""
+    parent = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out = []
+    for p in parent:
+        q = p
+        while q in parent and q not in (0, 1, pid):
+            q = parent[q]
+        if q == pid and p != pid:
+            try:
+                if b"ipykernel" in Path(f"/proc/{p}/cmdline").read_bytes():
+                    out.append(p)
+            except OSError:
+                continue
+    return out
+
+
 @pytest.mark.slow
-def test_interrupted_reproduce_resumes_without_recomputing(tmp_path):
-    """SIGINT mid-grid, then run again: finished runs are kept, the rest completes, and the
-    metrics equal the committed (uninterrupted) smoke reference."""
+@pytest.mark.parametrize("how", ["sigint-grid", "sigkill-worker"])
+def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, how):
+    """Interrupt mid-grid (Ctrl-C of the whole grid, or SIGKILL of the kernel running a notebook),
+    then run again: finished runs are kept, the rest completes (a killed run is recorded as failed,
+    then resumed), and the metrics equal the committed (uninterrupted) smoke reference."""
     args = [sys.executable, "-m", "t5vae.reproduce", "--profile", "smoke", "--output-root", str(tmp_path),
             "--phase1-variants", "max_pnone_frozen", "--techniques", "l0.5_pnone", "--no-tables"]  # fmt: skip
     env = {**os.environ, "TQDM_DISABLE": "1"}
@@ -152,9 +178,18 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path):
     while not is_complete(first) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
     assert is_complete(first), "the first run did not finish"
-    time.sleep(3)  # into the second run's training
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=120)
+    time.sleep(3)  # into the second run
+    if how == "sigint-grid":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        kernels = []
+        while not kernels and proc.poll() is None and time.time() < deadline:
+            kernels = _kernels_under(proc.pid)
+            time.sleep(0.2)
+        for k in kernels:
+            os.kill(k, signal.SIGKILL)
+    proc.wait(timeout=300)
+    assert proc.returncode != 0, "the interruption did not hit a running notebook"
     stamp = first.stat().st_mtime_ns
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
