@@ -178,14 +178,15 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, how):
     while not is_complete(first) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
     assert is_complete(first), "the first run did not finish"
-    time.sleep(3)  # into the second run
+    finished = set(_kernels_under(proc.pid))  # the first run's kernels may still be shutting down
+    kernels = []  # wait until a kernel of the second run is up, then interrupt at once
+    while not kernels and proc.poll() is None and time.time() < deadline:
+        kernels = [k for k in _kernels_under(proc.pid) if k not in finished]
+        time.sleep(0.05)
+    assert kernels, "no notebook kernel of the second run was seen"
     if how == "sigint-grid":
         os.killpg(proc.pid, signal.SIGINT)
     else:
-        kernels = []
-        while not kernels and proc.poll() is None and time.time() < deadline:
-            kernels = _kernels_under(proc.pid)
-            time.sleep(0.2)
         for k in kernels:
             os.kill(k, signal.SIGKILL)
     proc.wait(timeout=300)
