@@ -172,8 +172,11 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, how):
     env = {**os.environ, "TQDM_DISABLE": "1"}
     first = tmp_path / "results" / "smoke" / "builtin" / "phase1-max_pnone_frozen.json"
     second = tmp_path / "results" / "smoke" / "builtin" / "phase2-l0.5_pnone.json"
+    # a job started in the background by a non-interactive shell (CI) inherits SIGINT ignored:
+    # restore the default so that the grid sees Ctrl-C as a user's terminal would send it
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.time() + 300
     while not is_complete(first) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
