@@ -6,6 +6,7 @@ import pytest
 
 from t5vae.builtin_corpus import FACTORS, builtin_split
 from t5vae.data import DataError, batch_indices, collate, encode, load_split, read_lines
+from t5vae.tokenizer import train_sentencepiece
 
 
 def write_split(root, name, split, data: bytes):
@@ -118,3 +119,44 @@ def test_real_ptb_split(ptb_data_dir):
     c = load_split("ptb", "train", ptb_data_dir)
     assert len(c) == 42068 and c.n_blank_skipped == 0
     assert sum(len(s.split()) for s in c.sentences) / len(c) == pytest.approx(21.1, abs=0.05)
+
+
+def test_encode_cache_stores_arrow_and_does_not_tokenise_again(tokenizer, tmp_path, monkeypatch):
+    import t5vae.data as data
+
+    sentences = builtin_split("valid", size=50).sentences
+    plain = encode(tokenizer, sentences, 8)
+    other = train_sentencepiece(sentences, 50, tmp_path / "tok2", model_type="word")
+    other_plain = encode(other, sentences, 8)
+    first = encode(tokenizer, sentences, 8, cache_dir=tmp_path)
+    (entry,) = (p for p in tmp_path.iterdir() if p.name != "tok2")
+    assert list(entry.glob("*.arrow")), "the ids are stored as an Arrow dataset"
+    calls = {"n": 0}
+    real = data._tokenize
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(data, "_tokenize", counting)
+    second = encode(tokenizer, sentences, 8, cache_dir=tmp_path)
+    assert calls["n"] == 0
+    assert plain.ids == first.ids == second.ids
+    assert plain.n_truncated == first.n_truncated == second.n_truncated > 0
+    # anything that changes the output changes the key: sentences, max_length, tokenizer
+    encode(tokenizer, sentences[:-1], 8, cache_dir=tmp_path)
+    encode(tokenizer, sentences, 9, cache_dir=tmp_path)
+    assert encode(other, sentences, 8, cache_dir=tmp_path).ids == other_plain.ids
+    assert calls["n"] == 3
+    assert len([p for p in tmp_path.iterdir() if p.name != "tok2"]) == 4
+
+
+def test_damaged_encode_cache_is_recomputed_not_trusted(tokenizer, tmp_path):
+    sentences = builtin_split("valid", size=30).sentences
+    want = encode(tokenizer, sentences, 64).ids
+    encode(tokenizer, sentences, 64, cache_dir=tmp_path)
+    (arrow,) = tmp_path.glob("*/*.arrow")
+    arrow.write_bytes(arrow.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert encode(tokenizer, sentences, 64, cache_dir=tmp_path).ids == want
+    assert encode(tokenizer, sentences, 64, cache_dir=tmp_path).ids == want  # rewritten

@@ -171,3 +171,34 @@ def test_config_validation():
         TrainConfig(denoise_prob=1.0)
     with pytest.raises(ValueError, match="phase1_embeddings"):
         TrainConfig(phase1_embeddings="shared")
+
+
+def test_dataloader_workers_and_token_cache_do_not_change_results(
+    make_model, tokenizer, builtin_corpus, tmp_path
+):
+    kw = dict(phase="phase2", epochs=2, denoise_prob=0.3)
+    ref_model = make_model()
+    ref_model.train()
+    ref = run(ref_model, tokenizer, builtin_corpus, tmp_path / "ref", **kw)
+    for name, extra in {"workers": {"num_workers": 2},
+                        "cache": {"cache_dir": str(tmp_path / "tok")}}.items():  # fmt: skip
+        model = make_model()
+        model.train()
+        got = run(model, tokenizer, builtin_corpus, tmp_path / name, **kw, **extra)
+        for (n, a), b in zip(
+            ref_model.state_dict().items(), model.state_dict().values(), strict=True
+        ):
+            torch.testing.assert_close(a, b, rtol=0, atol=0, msg=f"{name}: {n}")
+        assert [r["train_loss"] for r in got.history] == [r["train_loss"] for r in ref.history]
+    assert list((tmp_path / "tok").glob("*/*.arrow")), "train and valid splits were cached"
+
+
+def test_a_launch_that_accelerate_does_not_see_is_refused(
+    make_model, tokenizer, builtin_corpus, tmp_path, monkeypatch
+):
+    """Under `accelerate launch` without GPUs and without ACCELERATE_USE_CPU, every process would
+    train alone on whole batches and write the same checkpoints: refuse before training."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match="ACCELERATE_USE_CPU=1"):
+        run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2")
+    assert not (tmp_path / "last").exists()

@@ -8,8 +8,13 @@ length; length bucketing groups similar lengths to waste little compute on paddi
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
+import shutil
+import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,10 +175,26 @@ class Encoded:
         return sum(len(x) for x in self.ids)
 
 
-def encode(tokenizer, sentences: list[str], max_length: int = 128) -> Encoded:
-    """Tokenise with EOS appended; longer sentences are cut to max_length (EOS kept) and counted."""
+def encode(
+    tokenizer,
+    sentences: list[str],
+    max_length: int = 128,
+    cache_dir: str | os.PathLike | None = None,
+) -> Encoded:
+    """Tokenise with EOS appended; longer sentences are cut to max_length (EOS kept) and counted.
+
+    With `cache_dir`, the token ids are stored there as an Arrow dataset (`datasets.save_to_disk`)
+    under a key of (tokenizer, max_length, sentences), and a later call with the same inputs loads
+    them instead of tokenising again (memory-mapped; see benchmarks/bench_vae.py for the gain).
+    """
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2, got {max_length}")
+    if cache_dir is not None:
+        return _encode_cached(tokenizer, sentences, max_length, Path(cache_dir))
+    return _tokenize(tokenizer, sentences, max_length)
+
+
+def _tokenize(tokenizer, sentences: list[str], max_length: int) -> Encoded:
     eos = tokenizer.eos_token_id
     ids = tokenizer(list(sentences), add_special_tokens=True)["input_ids"]
     out, n_trunc = [], 0
@@ -185,6 +206,72 @@ def encode(tokenizer, sentences: list[str], max_length: int = 128) -> Encoded:
             x = [*x[: max_length - 1], eos]
         out.append(x)
     return Encoded(out, n_trunc, max_length)
+
+
+ENCODE_CACHE_VERSION = 1
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of everything that decides a tokenizer's output (its serialised pipeline)."""
+    h = hashlib.sha256(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:  # a slow tokenizer: its vocabulary
+        h.update(repr(sorted(tokenizer.get_vocab().items())).encode())
+    h.update(repr((tokenizer.eos_token_id, tokenizer.pad_token_id)).encode())
+    return h.hexdigest()
+
+
+def encode_cache_key(tokenizer, sentences: list[str], max_length: int) -> str:
+    h = hashlib.sha256(repr((ENCODE_CACHE_VERSION, max_length, len(sentences))).encode())
+    h.update(tokenizer_fingerprint(tokenizer).encode())
+    for s in sentences:
+        h.update(s.encode())
+        h.update(b"\n")
+    return h.hexdigest()[:24]
+
+
+def _encode_cached(tokenizer, sentences: list[str], max_length: int, cache_dir: Path) -> Encoded:
+    import datasets
+    from datasets.utils import logging as ds_logging
+
+    path = cache_dir / encode_cache_key(tokenizer, sentences, max_length)
+    meta_file = path / "t5vae_encoded.json"
+    if meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text())
+            ids = datasets.load_from_disk(str(path)).data.column("input_ids").to_pylist()
+            if len(ids) == len(sentences) == meta["n_sentences"]:
+                return Encoded(ids, meta["n_truncated"], max_length)
+        except Exception as e:  # a damaged cache entry is recomputed, never trusted
+            warnings.warn(
+                f"tokenisation cache {path} is unreadable ({e}); tokenising again", stacklevel=3
+            )
+        shutil.rmtree(path, ignore_errors=True)
+    enc = _tokenize(tokenizer, sentences, max_length)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    bars_were_on = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    try:
+        table = datasets.Dataset.from_dict(
+            {"input_ids": enc.ids},
+            features=datasets.Features({"input_ids": datasets.List(datasets.Value("int32"))}),
+        )
+        table.save_to_disk(str(tmp))
+        meta = {"n_sentences": len(sentences), "n_truncated": enc.n_truncated,
+                "max_length": max_length, "version": ENCODE_CACHE_VERSION}  # fmt: skip
+        (tmp / meta_file.name).write_text(json.dumps(meta))
+        try:
+            os.replace(tmp, path)  # atomic: a reader sees the whole entry or none
+        except OSError:  # another process stored the same entry first
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if bars_were_on:
+            ds_logging.enable_progress_bar()
+    return enc
 
 
 def collate(id_lists: list[list[int]], pad_id: int = 0) -> dict[str, torch.Tensor]:

@@ -119,6 +119,7 @@ def evaluate(
     decoder_rows: int | None = None,
     progress: bool = True,
     return_posteriors: bool = False,
+    cache_dir: str | None = None,
 ) -> dict:
     """All metrics of the module docstring on `sentences` (a list of strings).
 
@@ -127,6 +128,7 @@ def evaluate(
     under LOGITS_BUDGET floats, at least batch_size). The first importance sample
     also gives `rec` and the z used for MI, so every number comes from the same draws.
     `return_posteriors=True` adds "mu", "logvar" tensors (for plots), outside METRIC_KEYS.
+    `cache_dir` keeps the tokenised sentences as Arrow files (data.encode).
     """
     if iw_samples < 1:
         raise ValueError(f"iw_samples must be >= 1, got {iw_samples}")
@@ -137,7 +139,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     device = model_device(model)
-    enc = encode(tokenizer, sentences, max_length=max_length or 10**9)
+    enc = encode(tokenizer, sentences, max_length=max_length or 10**9, cache_dir=cache_dir)
     pad_id = model.pad_id
     generator = torch.Generator(device="cpu").manual_seed(seed)
 

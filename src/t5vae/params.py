@@ -104,9 +104,11 @@ class PhaseParams:
     mixed_precision: str = "no"
     kl_schedule: dict = field(default_factory=lambda: {"kind": "linear", "warmup_ratio": 0.5})
     valid_iw_samples: int = 1
+    num_workers: int = 0  # DataLoader worker processes building batches (0: in the main process)
 
     def __post_init__(self):
         _check(self.epochs >= 1, "epochs", "must be >= 1")
+        _check(self.num_workers >= 0, "num_workers", "must be >= 0")
         _check(self.batch_size >= 1, "batch_size", "must be >= 1")
         _check(self.lr >= 0, "lr", "must be >= 0")
         _check(

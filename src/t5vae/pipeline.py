@@ -55,6 +55,11 @@ class RunSpec:
         return self.dataset_dir / "base"
 
     @property
+    def tokenized_dir(self) -> Path:
+        """Tokenised splits (Arrow), shared by the runs of this profile and dataset."""
+        return self.dataset_dir / "tokenized"
+
+    @property
     def results_file(self) -> Path:
         return self.results_root / self.profile.name / self.dataset.name / f"{self.run_id}.json"
 
@@ -219,6 +224,7 @@ def train_config(spec: RunSpec) -> TrainConfig:
         batch_size=phase.batch_size, grad_accum=phase.grad_accum, mixed_precision=phase.mixed_precision,
         max_length=spec.dataset.max_length, seed=prof.seed, patience=phase.patience,
         select_by=phase.select_by, valid_iw_samples=phase.valid_iw_samples,
+        num_workers=phase.num_workers, cache_dir=str(spec.tokenized_dir),
     )  # fmt: skip
     if spec.stage == "phase1":
         v = spec.variant
@@ -275,7 +281,7 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
     ev = spec.profile.eval
     metrics = evaluate(model, tokenizer, test.sentences, iw_samples=ev.iw_samples, batch_size=ev.batch_size,
                        seed=spec.profile.seed, max_length=spec.dataset.max_length, progress=progress,
-                       return_posteriors=True)  # fmt: skip
+                       return_posteriors=True, cache_dir=spec.tokenized_dir)  # fmt: skip
     mu, logvar = metrics.pop("mu"), metrics.pop("logvar")
     if test.factors:  # known generating factors (built-in corpus): linear probes on z ~ q(z|x)
         from t5vae.model import reparameterize
@@ -292,7 +298,8 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
                            max_new_tokens=spec.dataset.max_length)  # fmt: skip
     metrics["bleu"] = reconstruction_bleu(test.sentences, recon)
     metrics["distinct_1"], metrics["distinct_2"] = distinct_n(samples, 1), distinct_n(samples, 2)
-    metrics["n_truncated"] = encode(tokenizer, test.sentences, spec.dataset.max_length).n_truncated
+    metrics["n_truncated"] = encode(tokenizer, test.sentences, spec.dataset.max_length,
+                                    cache_dir=spec.tokenized_dir).n_truncated  # fmt: skip
     examples = {"reconstructions": [{"input": a, "reconstruction": b} for a, b in
                                     zip(test.sentences[: ev.n_reconstructions], recon, strict=False)],
                 "prior_samples": samples[: ev.n_reconstructions]}  # fmt: skip

@@ -33,7 +33,12 @@ from t5vae.progress import bar as progress_bar
 PHASES = ("phase1", "phase2")
 EMBEDDING_POLICIES = ("frozen", "untied", "trainable")
 TRAIN_STATE = "train_state.pt"
-NOT_RESULTS = {"progress", "checkpoint_every"}  # config fields that cannot change a run's numbers
+NOT_RESULTS = {
+    "progress",
+    "checkpoint_every",
+    "num_workers",
+    "cache_dir",
+}  # config fields that cannot change a run's numbers
 
 
 class TrainingDiverged(RuntimeError):
@@ -70,6 +75,8 @@ class TrainConfig:
     patience: int | None = None  # epochs without improvement before stopping; None = never
     checkpoint_every: int | None = None  # also save `last/` every N steps (mid-epoch resume)
     progress: bool = True
+    num_workers: int = 0  # DataLoader workers collating batches (results do not depend on it)
+    cache_dir: str | None = None  # tokenised corpora as Arrow files (see data.encode)
 
     def __post_init__(self):
         if self.phase not in PHASES:
@@ -84,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"denoise_prob must be in [0, 1), got {self.denoise_prob}")
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("epochs, batch_size and grad_accum must be >= 1")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
 
     def kl_weight_schedule(self, total_steps: int, steps_per_epoch: int) -> KLSchedule:
         if self.phase == "phase1":
@@ -91,6 +100,19 @@ class TrainConfig:
         return KLSchedule(
             total_steps=total_steps, steps_per_epoch=steps_per_epoch, **self.kl_schedule
         )
+
+
+class CollatedBatches(torch.utils.data.Dataset):
+    """Item j is batch j: the listed sentences' ids padded by `collate` (for a DataLoader)."""
+
+    def __init__(self, ids: list[list[int]], batches: list[list[int]], pad_id: int):
+        self.ids, self.batches, self.pad_id = ids, batches, pad_id
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
+        return collate([self.ids[i] for i in self.batches[j]], self.pad_id)
 
 
 def set_seed(seed: int) -> None:
@@ -207,6 +229,7 @@ def train(
     order, optimizer and RNG state), so an interrupted run ends as an uninterrupted one would.
     """
     from accelerate import Accelerator
+    from accelerate.utils import gather_object
 
     out = Path(out_dir)
     last_dir, best_dir = out / "last", out / "best"
@@ -216,6 +239,13 @@ def train(
         mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum
     )
     rank, world = accelerator.process_index, accelerator.num_processes
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != world:  # each process would train alone on every batch, writing the same files
+        raise RuntimeError(
+            f"launched as {launched} processes (WORLD_SIZE) but accelerate runs {world}: on a "
+            "machine without GPUs set ACCELERATE_USE_CPU=1 (`ACCELERATE_USE_CPU=1 accelerate "
+            "launch --multi_gpu --num_processes N ...`)"
+        )
 
     state = None
     if resume and (last_dir / TRAIN_STATE).is_file():
@@ -237,7 +267,7 @@ def train(
     raw_model: T5VAE = accelerator.unwrap_model(wrapper).model
     device = accelerator.device
 
-    train_enc = encode(tokenizer, train_sentences, cfg.max_length)
+    train_enc = encode(tokenizer, train_sentences, cfg.max_length, cache_dir=cfg.cache_dir)
     lengths = [len(x) for x in train_enc.ids]
     steps_per_epoch = math.ceil(len(lengths) / cfg.batch_size / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
@@ -252,15 +282,30 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
         best, bad_epochs, history = state["best"], state["bad_epochs"], state["history"]
-        torch.set_rng_state(state["torch_rng"])
-        generator.set_state(state["generator"])
-        random.setstate(state["python_rng"])
-        if torch.cuda.is_available() and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        rngs = state["rng_per_process"]
+        if len(rngs) != world:
+            raise ValueError(
+                f"{last_dir} was saved by {len(rngs)} processes, this run has {world}: resume "
+                f"with `accelerate launch --num_processes {len(rngs)}` (each process's random "
+                "streams are in the checkpoint), or delete it to start again"
+            )
+        rng = rngs[rank]
+        torch.set_rng_state(rng["torch"])
+        generator.set_state(rng["generator"])
+        random.setstate(rng["python"])
+        if torch.cuda.is_available() and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state_all(rng["cuda"])
 
     def save_last(
         epoch_: int, batch_: int, finished: bool = False, stopped_early: bool = False
     ) -> None:
+        rng = {  # every process's own streams (sampling z, denoising, dropout)
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "generator": generator.get_state(),
+            "python": random.getstate(),
+        }
+        rngs = gather_object([rng]) if world > 1 else [rng]
         if not accelerator.is_main_process:
             return
         raw_model.save_pretrained(last_dir, extra={TRAIN_STATE: {
@@ -268,10 +313,7 @@ def train(
                 "optimizer": optimizer.state_dict(),
                 "epoch": epoch_, "batch_in_epoch": batch_, "step": step,
                 "best": best, "bad_epochs": bad_epochs, "history": history,
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "generator": generator.get_state(),
-                "python_rng": random.getstate(),
+                "rng_per_process": rngs,
                 "epoch_sums": sums if batch_ else None,
                 "finished": finished,
                 "stopped_early": stopped_early,
@@ -287,6 +329,14 @@ def train(
         batches = batch_indices(
             lengths, cfg.batch_size, shuffle=True, seed=cfg.seed + epoch, bucket=cfg.bucket
         )
+        if world > 1:  # every process needs at least one sentence of each global batch
+            batches = [b for b in batches if len(b) >= world]
+        loader = torch.utils.data.DataLoader(
+            CollatedBatches(train_enc.ids, [b[rank::world] for b in batches[batch_in_epoch:]],
+                            raw_model.pad_id),
+            batch_size=None, num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed + epoch),  # not the global RNG
+        )  # fmt: skip
         sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
         if state is not None and state.get("epoch_sums") and batch_in_epoch:
             sums = dict(state["epoch_sums"])  # resuming mid-epoch: keep the epoch's running sums
@@ -294,12 +344,8 @@ def train(
             None, cfg.progress and accelerator.is_local_main_process, total=len(batches), initial=batch_in_epoch,
             desc=f"{cfg.phase} epoch {epoch + 1}/{cfg.epochs}", leave=False,
         )  # fmt: skip
-        for b in range(batch_in_epoch, len(batches)):
-            idx = batches[b][rank::world]  # each process takes its share of the global batch
-            batch = {
-                k: v.to(device)
-                for k, v in collate([train_enc.ids[i] for i in idx], raw_model.pad_id).items()
-            }
+        for b, cpu_batch in enumerate(loader, start=batch_in_epoch):
+            batch = {k: v.to(device, non_blocking=True) for k, v in cpu_batch.items()}
             beta = schedule(step)
             with accelerator.accumulate(wrapper), accelerator.autocast():
                 terms = wrapper(
@@ -350,6 +396,7 @@ def train(
             metrics = evaluate(
                 raw_model, tokenizer, valid_sentences, iw_samples=cfg.valid_iw_samples,
                 batch_size=cfg.batch_size, seed=cfg.seed, max_length=cfg.max_length, progress=False,
+                cache_dir=cfg.cache_dir,
             )  # fmt: skip
             row.update({f"valid_{k}": v for k, v in metrics.items()})
         row["wall_time_s"] = time.time() - epoch_t0
