@@ -7,8 +7,10 @@
    tokens, per-example Python denoising loop), same model, same sentences
 3. IW-NLL evaluation with K samples vs K plain decoder passes plus one encoder pass
 4. peak memory of each and evaluation sentences/s for K = 1, 100, 500
+5. loading a corpus's token ids from the Arrow cache (a second run) vs tokenising it again
 
-Each figure is the median of --repeats timings after --warmup untimed ones. Sentences are PTB
+Each figure is the median of --repeats timings after --warmup untimed ones, baseline and ours
+called in turn (2: --repeats batches of each, alternating; sentences/s over all). Sentences are PTB
 when $T5VAE_DATA_DIR (or ../shared/data) has it, else the built-in corpus.
 """
 
@@ -21,6 +23,7 @@ import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,21 +41,54 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("T5VAE_SHARED_DIR", REPO.parent / "shared"))
 
 
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
 def timeit(fn, warmup: int, repeats: int) -> float:
+    """Median seconds of `repeats` calls after `warmup` untimed ones."""
+    return interleaved([fn], warmup, repeats)[0]
+
+
+def interleaved(fns, warmup: int, repeats: int) -> list[float]:
+    """Median seconds of each function, called in turn (a, b, a, b, ...) so that a change of the
+    machine's load during the run hits baseline and ours alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for t, fn in zip(times, fns, strict=True):
+            t.append(_timed(fn))
+    return [statistics.median(t) for t in times]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def corpus_split(split: str, n: int | None) -> tuple[list[str], str]:
+    """PTB's split (first n sentences; all for n=None) where present, else the built-in corpus."""
+    data_dir = os.environ.get("T5VAE_DATA_DIR") or SHARED / "data"
+    try:
+        return load_split("ptb", split, data_dir).sentences[:n], "ptb"
+    except ValueError:
+        return builtin_split(split, size=n or 20000).sentences, "builtin"
 
 
 def sentences_and_tokenizer(n: int):
@@ -60,12 +96,7 @@ def sentences_and_tokenizer(n: int):
     if not (tok_dir / "tokenizer.json").is_file():
         sys.exit(f"needs the t5-small tokenizer files in {tok_dir} (set T5VAE_SHARED_DIR)")
     tokenizer = load_tokenizer(tok_dir)
-    data_dir = os.environ.get("T5VAE_DATA_DIR") or SHARED / "data"
-    try:
-        sents, source = load_split("ptb", "valid", data_dir).sentences[:n], "ptb"
-    except ValueError:
-        sents, source = builtin_split("valid", size=n).sentences, "builtin"
-    return tokenizer, sents, source
+    return (tokenizer, *corpus_split("valid", n))
 
 
 def released_denoise(input_ids, mask, p, pad_id):
@@ -90,6 +121,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--eval-sentences", type=int, default=32)
+    ap.add_argument("--tokenize-sentences", type=int, default=None,
+                    help="training sentences tokenised in benchmark 5 (default: the whole split)")  # fmt: skip
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -121,8 +154,7 @@ def main() -> None:
         opt_vae.step()
         opt_vae.zero_grad()
 
-    base = timeit(t5_step, args.warmup, args.repeats)
-    ours = timeit(vae_step, args.warmup, args.repeats)
+    base, ours = interleaved([t5_step, vae_step], args.warmup, args.repeats)
     rows["1_vae_step_vs_t5_step"] = {
         "baseline_s": base,
         "ours_s": ours,
@@ -130,45 +162,44 @@ def main() -> None:
         "target": "<= 1.05",
     }
 
-    # 2. data path: our epoch (length-bucketed batches, dynamic padding, vectorised deletion) vs the
-    #    released scheme (every sentence padded to 256, per-example Python deletion loop)
+    # 2. data path: our batches (length-bucketed, dynamic padding, vectorised deletion) vs the
+    #    released scheme (every sentence padded to 256, per-example Python deletion loop); the
+    #    two alternate batch by batch over --repeats batches of each
     pool = sentences_and_tokenizer(args.batch_size * 32)[1]
     enc = encode(tokenizer, pool, 256).ids
-    ours_batches = batch_indices([len(x) for x in enc], args.batch_size, shuffle=True, seed=0)[
-        : args.repeats
-    ]
-    released_batches = batch_indices([len(x) for x in enc], args.batch_size, shuffle=True, seed=0,
-                                     bucket=False)[: args.repeats]  # fmt: skip
+    lengths = [len(x) for x in enc]
+    ours_batches = batch_indices(lengths, args.batch_size, shuffle=True, seed=0)
+    released_batches = batch_indices(lengths, args.batch_size, shuffle=True, seed=0, bucket=False)
 
-    def epoch_ours():
-        for idx in ours_batches:
-            vae_step(
-                {k: v.to(device) for k, v in collate([enc[i] for i in idx]).items()}, denoise=0.15
-            )
+    def step_ours(idx):
+        vae_step({k: v.to(device) for k, v in collate([enc[i] for i in idx]).items()}, denoise=0.15)
 
-    def epoch_released():
-        for idx in released_batches:
-            b = collate([enc[i] for i in idx])
-            width = b["input_ids"].shape[1]
-            b = {k: torch.nn.functional.pad(v, (0, 256 - width), value=-100 if k == "labels" else 0)
-                 for k, v in b.items()}  # fmt: skip
-            ids, mask = released_denoise(b["input_ids"], b["attention_mask"], 0.15, 0)
-            b = {
-                "input_ids": ids.to(device),
-                "attention_mask": mask.to(device),
-                "labels": b["labels"].to(device),
-            }
-            vae_loss(vae, b, 1.0, 0.5, 0.0, generator=gen)["loss"].backward()
-            opt_vae.step()
-            opt_vae.zero_grad()
+    def step_released(idx):
+        b = collate([enc[i] for i in idx])
+        width = b["input_ids"].shape[1]
+        b = {k: torch.nn.functional.pad(v, (0, 256 - width), value=-100 if k == "labels" else 0)
+             for k, v in b.items()}  # fmt: skip
+        ids, mask = released_denoise(b["input_ids"], b["attention_mask"], 0.15, 0)
+        b = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
+             "labels": b["labels"].to(device)}  # fmt: skip
+        vae_loss(vae, b, 1.0, 0.5, 0.0, generator=gen)["loss"].backward()
+        opt_vae.step()
+        opt_vae.zero_grad()
 
-    n_sent = sum(len(b) for b in ours_batches)
-    released = timeit(epoch_released, 0, 1)
-    ours_dn = timeit(epoch_ours, 0, 1)
-    widths = [max(len(enc[i]) for i in b) for b in ours_batches]
+    step_ours(ours_batches[-1])  # warm-up
+    step_released(released_batches[-1])
+    t_ours = t_released = 0.0
+    n_ours = n_released = 0
+    for r in range(args.repeats):
+        t_released += _timed(lambda r=r: step_released(released_batches[r]))
+        t_ours += _timed(lambda r=r: step_ours(ours_batches[r]))
+        n_released += len(released_batches[r])
+        n_ours += len(ours_batches[r])
+    widths = [max(lengths[i] for i in b) for b in ours_batches[: args.repeats]]
     rows["2_throughput_vs_released_scheme"] = {
-        "baseline_sentences_per_s": n_sent / released, "ours_sentences_per_s": n_sent / ours_dn,
-        "ratio": released / ours_dn, "target": ">= 8", "mean_padded_width_ours": sum(widths) / len(widths),
+        "baseline_sentences_per_s": n_released / t_released, "ours_sentences_per_s": n_ours / t_ours,
+        "ratio": (n_ours / t_ours) / (n_released / t_released), "target": ">= 8",
+        "batches": args.repeats, "mean_padded_width_ours": sum(widths) / len(widths),
         "padded_width_released": 256,
     }  # fmt: skip
 
@@ -186,9 +217,11 @@ def main() -> None:
         for _ in range(k):
             vae.log_likelihood(mu, eval_batch["labels"])
 
-    base_eval = timeit(plain_passes, args.warmup, max(1, args.repeats // 2))
-    ours_eval = timeit(lambda: evaluate(vae, tokenizer, eval_sents, iw_samples=k, batch_size=len(eval_sents),
-                                        progress=False), args.warmup, max(1, args.repeats // 2))  # fmt: skip
+    base_eval, ours_eval = interleaved(
+        [plain_passes, lambda: evaluate(vae, tokenizer, eval_sents, iw_samples=k,
+                                        batch_size=len(eval_sents), progress=False)],
+        args.warmup, args.repeats,
+    )  # fmt: skip
     rows["3_iw_eval_vs_plain_passes"] = {"K": k, "baseline_s": base_eval, "ours_s": ours_eval,
                                          "ratio": ours_eval / base_eval, "target": "<= 1.15"}  # fmt: skip
 
@@ -202,7 +235,20 @@ def main() -> None:
     if torch.cuda.is_available():
         rows["4_peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
 
-    info = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
+    # 5. a second run's tokenisation: the Arrow cache (data.encode(cache_dir=...)) vs tokenising
+    train_sents = corpus_split("train", args.tokenize_sentences)[0]
+    with tempfile.TemporaryDirectory() as cache:
+        encode(tokenizer, train_sents[:100], 256, cache_dir=cache)  # warm-up (imports datasets)
+        t_tok = timeit(lambda: encode(tokenizer, train_sents, 256), 0, max(1, args.repeats // 2))
+        encode(tokenizer, train_sents, 256, cache_dir=cache)  # first run: tokenise and store
+        t_cached = timeit(lambda: encode(tokenizer, train_sents, 256, cache_dir=cache), 1,
+                          args.repeats)  # fmt: skip
+    rows["5_cached_tokens_vs_tokenising"] = {
+        "sentences": len(train_sents), "baseline_s": t_tok, "ours_s": t_cached,
+        "ratio": t_cached / t_tok, "target": "< 1 (lower is better)",
+    }  # fmt: skip
+
+    info = {"machine": platform.platform(), "processor": cpu_model(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
             "model": args.model, "batch_size": args.batch_size, "sentences": source,
@@ -223,7 +269,10 @@ def main() -> None:
             print(
                 f"{name:38s} {'':8s}  {'':7s}  {r if not isinstance(r, dict) else {k_: round(v, 1) for k_, v in r.items()}}"
             )
-    Path(args.out).write_text(json.dumps({"info": info, "results": rows}, indent=2))
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps({"info": info, "results": rows}, indent=2))
+    os.replace(tmp, out)  # a killed run never leaves a half-written results file
     print(f"written: {args.out}")
 
 

@@ -106,3 +106,11 @@ def test_train_run_cli_under_accelerate_launch(tmp_path):
         assert state["finished"] and len(state["rng_per_process"]) == 2, stage
         assert (runs / stage / "best" / "model.safetensors").is_file(), stage
     assert "phase2/l0.5_p0.15" in proc.stdout
+    # the notebooks (one process) then find the run trained: nothing is trained again
+    from t5vae import pipeline as pl
+
+    before = (runs / "phase2/l0.5_p0.15/best/model.safetensors").stat().st_mtime_ns
+    spec = pl.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path)
+    result = pl.ensure_trained(spec, progress=False)
+    assert len(result.history) == spec.profile.phase2.epochs
+    assert (runs / "phase2/l0.5_p0.15/best/model.safetensors").stat().st_mtime_ns == before

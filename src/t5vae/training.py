@@ -7,8 +7,10 @@ phase2  everything trains on  rec + beta(step) * sum_d max(lambda, KL_d)  with t
         the "vanilla VAE" baseline).
 
 Each epoch ends with a validation pass (`evaluate`) whose metrics go into the history, an
-atomically written `last/` checkpoint (model + optimizer + RNG + history: resumable) and a `best/`
-model when the selection metric improved; early stopping watches the same metric.
+atomically written `last/` checkpoint (model + optimizer + every process's RNG streams + data
+position + history: resumable, also mid-epoch with `checkpoint_every`) and a `best/` model when
+the selection metric improved; early stopping watches the same metric. With N processes
+(`accelerate launch`) each takes its 1/N of every global batch and DDP averages the gradients.
 """
 
 from __future__ import annotations
@@ -283,13 +285,13 @@ def train(
         epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
         best, bad_epochs, history = state["best"], state["bad_epochs"], state["history"]
         rngs = state["rng_per_process"]
-        if len(rngs) != world:
+        if len(rngs) != world and not state.get("finished"):
             raise ValueError(
                 f"{last_dir} was saved by {len(rngs)} processes, this run has {world}: resume "
                 f"with `accelerate launch --num_processes {len(rngs)}` (each process's random "
                 "streams are in the checkpoint), or delete it to start again"
             )
-        rng = rngs[rank]
+        rng = rngs[rank % len(rngs)]  # (a finished run draws nothing more)
         torch.set_rng_state(rng["torch"])
         generator.set_state(rng["generator"])
         random.setstate(rng["python"])
