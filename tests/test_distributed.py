@@ -11,6 +11,7 @@ deadlock OpenMP in the children.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -88,11 +89,12 @@ def test_two_process_run_resumed_mid_epoch_matches_uninterrupted(tmp_path, token
     state = torch.load(tmp_path / "cut" / "last" / "train_state.pt", weights_only=False)
     assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 2, 6)
     assert len(state["rng_per_process"]) == 2
+    # each process's streams are needed: resuming the unfinished run in 1 process is refused
+    shutil.copytree(tmp_path / "cut", tmp_path / "cut_copy")
+    one = launch([str(HELPER), str(tmp_path / "cut_copy"), str(tok_dir)], processes=1, check=False)
+    assert one.returncode != 0 and "was saved by 2 processes" in one.stderr
     launch([str(HELPER), str(tmp_path / "cut"), str(tok_dir)], processes=2)
     assert_same_weights(weights(tmp_path / "cut"), weights(tmp_path / "ref"))
-    # the random streams matter: a resumed run that reused process 0's streams would differ
-    one = launch([str(HELPER), str(tmp_path / "cut"), str(tok_dir)], processes=1, check=False)
-    assert one.returncode != 0 and "was saved by 2 processes" in one.stderr
 
 
 def test_train_run_cli_under_accelerate_launch(tmp_path):
