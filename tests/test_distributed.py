@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from conftest import tiny_t5_config
 from t5vae.model import T5VAE
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +32,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(args: list[str], processes: int = 2, check: bool = True, env=None):
+def launch(args: list[str], processes: int = 2, check: bool = True):
     """`accelerate launch` on the CPU with `processes` processes (1: plain python)."""
     if processes == 1:
         cmd = [sys.executable, *args]
@@ -41,7 +42,7 @@ def launch(args: list[str], processes: int = 2, check: bool = True, env=None):
                str(processes), "--num_machines", "1", "--mixed_precision", "no",
                "--dynamo_backend", "no", "--main_process_port", str(free_port()), *args]  # fmt: skip
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "GLOO_SOCKET_IFNAME": "lo",
-           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", **(env or {})}  # fmt: skip
+           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -68,8 +69,6 @@ def test_two_processes_match_one_process(tmp_path, tokenizer):
     ddp, single = weights(tmp_path / "ddp"), weights(tmp_path / "single")
     assert_same_weights(ddp, single, atol=2e-5, rtol=1e-4)
     torch.manual_seed(0)
-    from conftest import tiny_t5_config
-
     start = T5VAE.from_base(
         tiny_t5_config(len(tokenizer), dropout_rate=0.0), latent_dim=8
     ).state_dict()

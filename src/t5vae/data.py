@@ -8,6 +8,7 @@ length; length bucketing groups similar lengths to waste little compute on paddi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -263,10 +264,8 @@ def _encode_cached(tokenizer, sentences: list[str], max_length: int, cache_dir: 
         meta = {"n_sentences": len(sentences), "n_truncated": enc.n_truncated,
                 "max_length": max_length, "version": ENCODE_CACHE_VERSION}  # fmt: skip
         (tmp / meta_file.name).write_text(json.dumps(meta))
-        try:
+        with contextlib.suppress(OSError):  # (another process stored the same entry first)
             os.replace(tmp, path)  # atomic: a reader sees the whole entry or none
-        except OSError:  # another process stored the same entry first
-            shutil.rmtree(tmp, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if bars_were_on:
