@@ -65,6 +65,7 @@ def colab_badge(name: str) -> str:
 COMMON_PARAMS = """\
 profile = "smoke"      # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
 dataset = "builtin"    # params/datasets/<dataset>.yaml: builtin, ptb, snli, yelp, yahoo
+seed = None            # finetuning seed (default: the profile's first seed)
 output_root = None     # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or the repository)
 data_dir = None        # Optimus-layout data root (default: $T5VAE_DATA_DIR)"""
 
@@ -136,7 +137,7 @@ variant = "max_pnone_frozen"  # params/phase1/<variant>.yaml"""
         ),
         code(IMPORTS),
         code("""
-spec = pl.make_spec(profile, dataset, "phase1", variant, output_root, data_dir)
+spec = pl.make_spec(profile, dataset, "phase1", variant, output_root, data_dir, seed)
 print(pl.describe(spec))"""),
         md("""
 ## What trains
@@ -189,7 +190,7 @@ technique = "l0.5_pnone"  # params/phase2/<technique>.yaml"""
         ),
         code(IMPORTS),
         code("""
-spec = pl.make_spec(profile, dataset, "phase2", technique, output_root, data_dir)
+spec = pl.make_spec(profile, dataset, "phase2", technique, output_root, data_dir, seed)
 print(pl.describe(spec))"""),
         md("""
 ## Train
@@ -237,7 +238,7 @@ name = "l0.5_pnone"    # the variant (phase1) or technique (phase2)"""
         ),
         code(IMPORTS_NO_PLOTS),
         code("""
-spec = pl.make_spec(profile, dataset, stage, name, output_root, data_dir)
+spec = pl.make_spec(profile, dataset, stage, name, output_root, data_dir, seed)
 pl.ensure_trained(spec)
 record = pl.evaluate_run(spec)
 print("results file:", pl.relative(spec.results_file))
@@ -256,13 +257,13 @@ for sentence in record["examples"]["prior_samples"]:
     ],
     "04_tables.ipynb": [
         md("""
-# 04 · Tables and figures
+# 04 · Tables, claims, figures and the comparison with the reference
 
 Every results file of the profile is gathered into the paper's layout: one table of phase-1 variants
-and one ablation table of phase-2 techniques per dataset (`tables.md`, `.csv`, `.tex`), plus figures:
-metrics by technique, the rate/distortion plane (KL vs rec, one point per run) and training curves.
-Results of different code versions or parameters are flagged, never mixed silently; failed runs are
-listed as failed.
+and one ablation table of phase-2 techniques per dataset (`tables.md`, `.csv`, `.tex`). With several
+seeds each cell is the mean ± standard deviation over seeds and `n` counts them (`summary.csv` has the
+numbers, `tables.csv` one row per run and seed). Results of different code versions or parameters are
+flagged, never mixed silently; failed runs are listed as failed.
 """),
         code(COLAB_SETUP),
         params_cell("""
@@ -272,6 +273,22 @@ output_root = None"""),
         code("""
 tables = pl.build_tables(profile, output_root)
 print(tables["md"].read_text())"""),
+        md("""
+## The paper's claims
+
+Each claim of `params/claims.yaml` is tested on the runs above: the two runs' per-seed values, their
+difference, and Welch's t-test (a claim about one run: a one-sided test against a bound). With one
+seed no test is possible, and the table says so.
+"""),
+        code("""print(tables["claims"].read_text())"""),
+        md("""
+## Reproduced vs reference
+
+The runs are compared with the committed reference results (`reference/<profile>/`): the same seed
+in the same environment must give the same numbers; in another environment a value must lie within
+the spread of the reference seeds (`comparison.md` states the tolerances and lists every metric).
+"""),
+        code("""print(tables["verdict"])""", ["nbval-ignore-output"]),
         code(
             """
 from IPython.display import Image, display
@@ -300,7 +317,7 @@ n_points = 300            # test sentences in the maps"""
         code("""
 from t5vae import generation as gen
 
-spec = pl.make_spec(profile, dataset, "phase2", technique, output_root, data_dir)
+spec = pl.make_spec(profile, dataset, "phase2", technique, output_root, data_dir, seed)
 pl.ensure_trained(spec)
 model, tokenizer = pl.trained_model(spec), pl.load_tokenizer_for(spec)
 test = pl.load_corpus(spec, "test").sentences

@@ -101,7 +101,7 @@ def test_train_run_cli_under_accelerate_launch(tmp_path):
     args = ["-m", "t5vae.train_run", "--profile", "smoke", "--dataset", "builtin",
             "--stage", "phase2", "--name", "l0.5_p0.15", "--output-root", str(tmp_path)]  # fmt: skip
     proc = launch(args, processes=2)
-    runs = tmp_path / "runs" / "smoke" / "builtin"
+    runs = tmp_path / "runs" / "smoke" / "builtin" / "seed0"
     for stage in ("phase1/max_p0.15_frozen", "phase2/l0.5_p0.15"):
         state = torch.load(runs / stage / "last" / "train_state.pt", weights_only=False)
         assert state["finished"] and len(state["rng_per_process"]) == 2, stage

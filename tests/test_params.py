@@ -99,6 +99,15 @@ BAD = [
         r"smoke\.yaml: pretrain\.noise_density: must be in",
     ),
     ("profiles/smoke", "model", [1, 2], r"smoke\.yaml: model: expected a mapping"),
+    ("profiles/smoke", "seeds", [], r"smoke\.yaml: seeds: must be a non-empty list"),
+    ("profiles/smoke", "seeds", [0, 0], r"smoke\.yaml: seeds: must not repeat a seed"),
+    (
+        "profiles/smoke",
+        "seeds",
+        [-1],
+        r"smoke\.yaml: seeds: must be a non-empty list of integers >= 0",
+    ),
+    ("profiles/smoke", "cpu_threads", 0, r"smoke\.yaml: cpu_threads: must be >= 1"),
     ("datasets/ptb", "max_length", 1, r"ptb\.yaml: max_length: must be >= 2"),
     ("datasets/ptb", "source", "ftp", r"ptb\.yaml: source: must be files, hub or builtin"),
     ("datasets/ptb", "name", "wiki", r"ptb\.yaml: name: must equal the file name"),
@@ -130,16 +139,17 @@ def test_broken_yaml_names_the_file(params_copy):
 def test_unknown_names_list_the_choices(params_copy):
     with pytest.raises(
         P.ParamsError,
-        match=r"nosuch\.yaml does not exist; available in .*: paper, quick, quick-seed1, quick-seed2, smoke",
+        match=r"nosuch\.yaml does not exist; available in .*: paper, quick, smoke",
     ):
         P.load_profile("nosuch", params_copy)
 
 
 def test_profiles_can_extend_another(params_copy):
-    seed1 = P.load_profile("quick-seed1", params_copy)
+    (params_copy / "profiles" / "quick-more.yaml").write_text("extends: quick\nseeds: [1, 2]\n")
+    more = P.load_profile("quick-more", params_copy)
     quick = P.load_profile("quick", params_copy)
-    assert seed1.seed == 1 and seed1.name == "quick-seed1"
-    assert seed1.model == quick.model and seed1.phase2 == quick.phase2
+    assert more.seeds == [1, 2] and more.name == "quick-more"
+    assert more.model == quick.model and more.phase2 == quick.phase2
     (params_copy / "profiles" / "loop.yaml").write_text("extends: loop\n")
     with pytest.raises(P.ParamsError, match="extends: must name another file"):
         P.load_profile("loop", params_copy)

@@ -26,8 +26,8 @@ from t5vae.results import (
     read_results,
     write_failure,
     write_results,
-    write_tables,
 )
+from t5vae.tables import write_tables
 
 
 def fake_metrics(value: float = 1.0) -> dict:
@@ -49,7 +49,7 @@ def test_corrupted_or_truncated_results_are_named_and_never_loaded(spec):
     with pytest.raises(ResultsError, match=rf"{path.name}: corrupted or truncated"):
         read_results(path)
     with pytest.raises(ResultsError, match=path.name):
-        collect(path.parents[1])
+        collect(path.parents[2])
     path.write_text(
         json.dumps({"run_id": "x", "status": "ok", "metrics": {"rec": 1}, "provenance": {}})
     )
@@ -64,12 +64,13 @@ def test_failed_runs_are_listed_as_failed_not_omitted(tmp_path):
     write_failure(bad, "TrainingDiverged: loss is nan at step 3")
     assert not is_complete(bad.results_file)
     md = write_tables(tmp_path / "results" / "smoke")["md"].read_text()
-    assert "| λ=3, p=0.15 | FAILED |" in md
-    assert "## Failed runs" in md and "phase2-l3_p0.15" in md
+    assert "| λ=3, p=0.15 | 0 (1 failed) | FAILED |" in md
+    assert "## Failed runs" in md and "builtin seed 0 phase2-l3_p0.15" in md
 
 
 def test_mixed_code_versions_or_parameters_are_flagged():
-    base = {"git_commit": "a" * 40, "git_dirty": False, "profile_params": "p1"}
+    base = {"git_commit": "a" * 40, "git_dirty": False, "profile_params": "p1", "env": "e",
+            "status": "ok", "trained_commits": "a" * 40, "dataset": "d", "seed": 0, "run_id": "r"}  # fmt: skip
     df = pd.DataFrame([base, {**base, "git_commit": "b" * 40}, {**base, "profile_params": "p2"}])
     warnings = provenance_warnings(df)
     assert any("2 code versions" in w for w in warnings)
@@ -116,7 +117,7 @@ def test_grid_goes_on_after_a_failure_and_marks_dependents(tmp_path, monkeypatch
         reproduce.Job(pl.make_spec("smoke", "builtin", "phase1", "max_p0.15_frozen", tmp_path)),
         reproduce.Job(
             pl.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path),
-            ["builtin/phase1-max_p0.15_frozen"],
+            ["builtin/seed0/phase1-max_p0.15_frozen"],
         ),  # fmt: skip
         reproduce.Job(pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)),
     ]
@@ -129,11 +130,11 @@ def test_grid_goes_on_after_a_failure_and_marks_dependents(tmp_path, monkeypatch
 
     monkeypatch.setattr(reproduce, "run_job", fake_run)
     status = reproduce._run_grid(jobs, 1, time.time())
-    assert status["builtin/phase2-vanilla"] == "done"
-    assert status["builtin/phase1-max_p0.15_frozen"].startswith("failed: RuntimeError")
+    assert status["builtin/seed0/phase2-vanilla"] == "done"
+    assert status["builtin/seed0/phase1-max_p0.15_frozen"].startswith("failed: RuntimeError")
     assert (
-        "its phase-1 run builtin/phase1-max_p0.15_frozen failed"
-        in status["builtin/phase2-l0.5_p0.15"]
+        "its phase-1 run builtin/seed0/phase1-max_p0.15_frozen failed"
+        in status["builtin/seed0/phase2-l0.5_p0.15"]
     )
     assert read_results(jobs[1].spec.results_file)["status"] == "failed"
 
@@ -170,8 +171,8 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, how):
     args = [sys.executable, "-m", "t5vae.reproduce", "--profile", "smoke", "--output-root", str(tmp_path),
             "--phase1-variants", "max_pnone_frozen", "--techniques", "l0.5_pnone", "--no-tables"]  # fmt: skip
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    first = tmp_path / "results" / "smoke" / "builtin" / "phase1-max_pnone_frozen.json"
-    second = tmp_path / "results" / "smoke" / "builtin" / "phase2-l0.5_pnone.json"
+    first = tmp_path / "results" / "smoke" / "builtin" / "seed0" / "phase1-max_pnone_frozen.json"
+    second = tmp_path / "results" / "smoke" / "builtin" / "seed0" / "phase2-l0.5_pnone.json"
     # a job started in the background by a non-interactive shell (CI) inherits SIGINT ignored:
     # restore the default so that the grid sees Ctrl-C as a user's terminal would send it
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -197,10 +198,12 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, how):
     stamp = first.stat().st_mtime_ns
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "phase1-max_pnone_frozen: skipped (results exist)" in done.stdout
+    assert "seed0/phase1-max_pnone_frozen: skipped (results exist)" in done.stdout
     assert first.stat().st_mtime_ns == stamp
     for path in (first, second):
-        ref = read_results(REPO / "results" / "smoke" / "builtin" / path.name)["metrics"]
+        ref = read_results(REPO / "reference" / "smoke" / "builtin" / "seed0" / path.name)[
+            "metrics"
+        ]
         got = read_results(path)["metrics"]
         for key in METRIC_KEYS:
             assert got[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-3), (path.name, key)

@@ -73,6 +73,7 @@ class PretrainParams:
     lr: float = 1e-3
     noise_density: float = 0.15
     mean_span_length: float = 3.0
+    seed: int = 0  # one base model per profile and dataset, shared by every finetuning seed
 
     def __post_init__(self):
         _check(self.steps >= 0, "steps", "must be >= 0")
@@ -136,7 +137,14 @@ class EvalParams:
 class Profile:
     name: str = ""
     description: str = ""
-    seed: int = 0
+    # Finetuning seeds of the grid (`--seeds` overrides): each seed trains and evaluates every run
+    # again (new latent heads, batch order, z samples, dropout, denoising, evaluation samples); the
+    # base model is the same for all, as pretrained t5-small is the same for every paper run.
+    seeds: list = field(default_factory=lambda: [0])
+    # torch's intra-op threads on CPU for every stage (null: torch's default). Fixed so that the
+    # numbers do not depend on --jobs or on the machine's core count: another thread count sums
+    # floats in another order, and training amplifies that (README, "Same machine, same numbers").
+    cpu_threads: int | None = None
     model: ModelParams = field(default_factory=ModelParams)
     tokenizer: TokenizerParams = field(default_factory=TokenizerParams)
     pretrain: PretrainParams = field(default_factory=PretrainParams)
@@ -145,6 +153,23 @@ class Profile:
     phase2: PhaseParams = field(default_factory=PhaseParams)
     eval: EvalParams = field(default_factory=EvalParams)
     datasets: list = field(default_factory=lambda: ["ptb"])  # default datasets of the grid
+
+    def __post_init__(self):
+        check_seeds(self.seeds, "seeds")
+        _check(self.cpu_threads is None or self.cpu_threads >= 1, "cpu_threads",
+               f"must be >= 1 or null, got {self.cpu_threads}")  # fmt: skip
+
+
+def check_seeds(seeds, key: str = "seeds") -> list[int]:
+    """A non-empty list of distinct integers >= 0 (the finetuning seeds of a grid)."""
+    ok = (
+        isinstance(seeds, list)
+        and seeds
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    )
+    _check(bool(ok), key, f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    _check(len(set(seeds)) == len(seeds), key, f"must not repeat a seed, got {seeds!r}")
+    return seeds
 
 
 @dataclass
@@ -220,6 +245,29 @@ class Phase2Technique:
         if self.kl_schedule is not None:
             _check(self.kl_schedule.get("kind", "linear") in SCHEDULES, "kl_schedule.kind",
                    f"must be one of {SCHEDULES}")  # fmt: skip
+
+
+@dataclass
+class Claim:
+    """One of the paper's claims tested on a grid (params/claims.yaml; computed by claims.py)."""
+
+    claim: str = ""
+    run: str = ""  # <stage>/<name>
+    metric: str = ""
+    versus: str | None = None  # <stage>/<name> to compare with (Welch's t-test), or
+    below: float | None = None  # a bound on the run's mean (one-sided one-sample t-test)
+    expect: str | None = None  # "higher" | "lower" | None (effect size reported, no direction)
+
+    def __post_init__(self):
+        _check(bool(self.claim), "claim", "must state the claim")
+        _check(bool(self.metric), "metric", "must name a metric")
+        _check((self.versus is None) != (self.below is None), "versus",
+               "give exactly one of versus (another run) and below (a bound)")  # fmt: skip
+        _check(self.expect in (None, "higher", "lower"), "expect", "must be higher, lower or null")
+
+    def runs(self) -> list[tuple[str, str]]:
+        """(stage, name) of the run and of the one it is compared with."""
+        return [tuple(r.split("/", 1)) for r in (self.run, self.versus) if r is not None]
 
 
 # ---------------------------------------------------------------------- loading
@@ -342,6 +390,31 @@ def load_phase2(name: str, root=None) -> Phase2Technique:
     return tech
 
 
+def load_claims(root=None) -> list[Claim]:
+    """params/claims.yaml: a list of claims whose runs exist in params/phase1 and params/phase2."""
+    path = params_dir(root) / "claims.yaml"
+    try:
+        data = yaml.safe_load(path.read_text()) if path.is_file() else []
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, list):
+        raise ParamsError(
+            f"{path}: top level: expected a list of claims, got {type(data).__name__}"
+        )
+    claims = []
+    for i, item in enumerate(data):
+        claim = _build(Claim, item, f"{path}", f"[{i}].")
+        for key, ref in (("run", claim.run), ("versus", claim.versus)):
+            if ref is None:
+                continue
+            stage, _, name = ref.partition("/")
+            if stage not in ("phase1", "phase2") or name not in list_names(stage, root):
+                raise ParamsError(f"{path}: [{i}].{key}: {ref!r} is not <phase1|phase2>/<a file in "
+                                  f"params/{stage or 'phase1'}>")  # fmt: skip
+        claims.append(claim)
+    return claims
+
+
 def list_names(kind: str, root=None) -> list[str]:
     return sorted(p.stem for p in (params_dir(root) / kind).glob("*.yaml"))
 
@@ -357,3 +430,4 @@ def validate_all(root=None) -> None:
     for kind, loader in loaders.items():
         for name in list_names(kind, root):
             loader(name, root)
+    load_claims(root)

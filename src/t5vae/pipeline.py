@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -19,28 +20,35 @@ import torch
 from t5vae import params as P
 from t5vae.data import Corpus, DataError, encode, load_hub_split, load_split
 from t5vae.model import T5VAE
-from t5vae.training import TrainConfig, TrainResult, train
+from t5vae.training import TrainConfig, TrainResult, is_finished, train
 
 STAGES = ("phase1", "phase2")
 REPO = Path(__file__).resolve().parents[2]
+REFERENCE_ROOT = REPO / "reference"
 OUTPUT_ENV = "T5VAE_OUTPUT_ROOT"
 
 
 @dataclass
 class RunSpec:
-    """One cell of the experiment grid, with every parameter resolved."""
+    """One cell of the experiment grid (one seed of one run), with every parameter resolved."""
 
     profile: P.Profile
     dataset: P.DatasetParams
-    stage: str  # "phase1" or "phase2"
+    stage: str  # "phase1" or "phase2" ("base" for the tokenizer + base model)
     name: str  # phase-1 variant or phase-2 technique
     runs_root: Path
     results_root: Path
     data_dir: str | None = None
+    seed: int = 0  # finetuning seed (one of the profile's seeds)
 
     @property
     def run_id(self) -> str:
         return f"{self.stage}-{self.name}"
+
+    @property
+    def key(self) -> str:
+        """dataset/seed<k>/<stage>-<name>: the run's name in logs, tables and comparisons."""
+        return f"{self.dataset.name}/seed{self.seed}/{self.run_id}"
 
     @property
     def dataset_dir(self) -> Path:
@@ -48,10 +56,11 @@ class RunSpec:
 
     @property
     def run_dir(self) -> Path:
-        return self.dataset_dir / self.stage / self.name
+        return self.dataset_dir / f"seed{self.seed}" / self.stage / self.name
 
     @property
     def base_dir(self) -> Path:
+        """Tokenizer + base model, shared by every seed of the profile and dataset."""
         return self.dataset_dir / "base"
 
     @property
@@ -60,8 +69,13 @@ class RunSpec:
         return self.dataset_dir / "tokenized"
 
     @property
+    def results_dir(self) -> Path:
+        """results/<profile>/: every results file of the profile, its tables and comparison."""
+        return self.results_root / self.profile.name
+
+    @property
     def results_file(self) -> Path:
-        return self.results_root / self.profile.name / self.dataset.name / f"{self.run_id}.json"
+        return self.results_dir / self.dataset.name / f"seed{self.seed}" / f"{self.run_id}.json"
 
     @property
     def variant(self) -> P.Phase1Variant:
@@ -75,19 +89,17 @@ class RunSpec:
         """The phase-1 run a phase-2 technique starts from (None for the vanilla VAE)."""
         if self.stage != "phase2" or self.technique.phase1 is None:
             return None
-        return RunSpec(self.profile, self.dataset, "phase1", self.technique.phase1, self.runs_root,
-                       self.results_root, self.data_dir)  # fmt: skip
+        return replace(self, stage="phase1", name=self.technique.phase1)
 
     def params(self) -> dict:
         """Everything that determines this run's numbers (stored as provenance)."""
+        profile = asdict(self.profile)
+        del profile["seeds"]  # the grid's seed list; this run's own seed is below
+        out = {"profile": profile, "dataset": asdict(self.dataset)}
         if self.stage == "base":
-            return {"profile": asdict(self.profile), "dataset": asdict(self.dataset)}
-        stage_params = self.variant if self.stage == "phase1" else self.technique
-        out = {
-            "profile": asdict(self.profile),
-            "dataset": asdict(self.dataset),
-            self.stage: asdict(stage_params),
-        }
+            return out
+        out["seed"] = self.seed
+        out[self.stage] = asdict(self.variant if self.stage == "phase1" else self.technique)
         if (p1 := self.phase1_spec()) is not None:
             out["phase1"] = asdict(p1.variant)
         return out
@@ -98,14 +110,25 @@ def output_root(value: str | os.PathLike | None = None) -> Path:
     return Path(value or os.environ.get(OUTPUT_ENV) or REPO).resolve()
 
 
+def reference_dir(profile: str) -> Path:
+    """reference/<profile>/: the committed reference results, never written by a run."""
+    return REFERENCE_ROOT / profile
+
+
 def make_spec(profile: str, dataset: str, stage: str, name: str, output_root_dir=None,
-              data_dir: str | None = None) -> RunSpec:  # fmt: skip
-    """Load and validate every parameter file a run needs (errors name file and key)."""
+              data_dir: str | None = None, seed: int | None = None) -> RunSpec:  # fmt: skip
+    """Load and validate every parameter file a run needs (errors name file and key).
+
+    `seed` None means the profile's first seed.
+    """
     if stage not in (*STAGES, "base"):
         raise P.ParamsError(f"stage must be one of {STAGES} or 'base', got {stage!r}")
+    prof = P.load_profile(profile)
+    seed = prof.seeds[0] if seed is None else seed
+    P.check_seeds([seed], "seed")
     root = output_root(output_root_dir)
-    spec = RunSpec(P.load_profile(profile), P.load_dataset(dataset), stage, name, root / "runs",
-                   root / "results", data_dir)  # fmt: skip
+    spec = RunSpec(prof, P.load_dataset(dataset), stage, name, root / "runs", root / "results",
+                   data_dir, seed)  # fmt: skip
     spec.params()  # loads the variant / technique (and its phase-1 variant)
     return spec
 
@@ -115,6 +138,24 @@ def base_spec(
 ) -> RunSpec:
     """The spec of a (profile, dataset) pair's base stage (tokenizer + base model)."""
     return make_spec(profile, dataset, "base", "base", output_root_dir, data_dir)
+
+
+@contextmanager
+def cpu_threads(n: int | None):
+    """torch's intra-op thread count set to `n` inside the block (None: unchanged).
+
+    A fixed count makes CPU results bit-identical between runs; another count changes the order
+    of float sums and, through training, the numbers (measured: README, "Same machine...").
+    """
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def trainable_summary(model: T5VAE, cfg: TrainConfig):
@@ -192,10 +233,11 @@ def prepare_base(spec: RunSpec, progress: bool = True) -> dict:
     history: list[dict] = []
     base = prof.model.base
     if base == "builtin":
-        model_dir, history = pretrain_t5(
-            train_corpus.sentences, tokenizer, out / "t5", prof.model.t5_overrides,
-            max_length=spec.dataset.max_length, seed=prof.seed, progress=progress, **asdict(prof.pretrain),
-        )  # fmt: skip
+        with cpu_threads(prof.cpu_threads):
+            model_dir, history = pretrain_t5(
+                train_corpus.sentences, tokenizer, out / "t5", prof.model.t5_overrides,
+                max_length=spec.dataset.max_length, progress=progress, **asdict(prof.pretrain),
+            )  # fmt: skip
         base = str(model_dir)
     return {"tokenizer": tokenizer_ref, "base": base, "history": history}
 
@@ -210,7 +252,7 @@ def new_model(spec: RunSpec, pooling: str) -> T5VAE:
     """A T5VAE on the run's base model, seeded."""
     prof = spec.profile
     base = prepare_base(spec, progress=False)["base"]
-    torch.manual_seed(prof.seed)
+    torch.manual_seed(spec.seed)
     return T5VAE.from_base(base, latent_dim=prof.model.latent_dim, pooling=pooling,
                            injection=prof.model.injection, pretrained=prof.model.pretrained)  # fmt: skip
 
@@ -222,7 +264,7 @@ def train_config(spec: RunSpec) -> TrainConfig:
     common = dict(
         phase=spec.stage, epochs=phase.epochs, max_steps=phase.max_steps, lr=phase.lr,
         batch_size=phase.batch_size, grad_accum=phase.grad_accum, mixed_precision=phase.mixed_precision,
-        max_length=spec.dataset.max_length, seed=prof.seed, patience=phase.patience,
+        max_length=spec.dataset.max_length, seed=spec.seed, patience=phase.patience,
         select_by=phase.select_by, valid_iw_samples=phase.valid_iw_samples,
         num_workers=phase.num_workers, cache_dir=str(spec.tokenized_dir),
     )  # fmt: skip
@@ -251,7 +293,34 @@ def run_training(spec: RunSpec, progress: bool = True) -> TrainResult:
     cfg.progress = progress
     train_sents = load_corpus(spec, "train").sentences
     valid_sents = load_corpus(spec, "valid").sentences
-    return train(model, tokenizer, train_sents, valid_sents, cfg, spec.run_dir, resume=True)
+    with cpu_threads(spec.profile.cpu_threads):
+        if not is_finished(spec.run_dir):
+            _record_training(spec)
+        return train(model, tokenizer, train_sents, valid_sents, cfg, spec.run_dir, resume=True)
+
+
+TRAINED_WITH = "trained_with.json"
+
+
+def _record_training(spec: RunSpec) -> None:
+    """Append the code version and environment that (re)start training to run_dir/trained_with.json.
+
+    A run interrupted under one commit and resumed under another lists both; the results file
+    copies the list, next to the commit that evaluated the run.
+    """
+    from t5vae.results import atomic_write_text, environment, git_state
+
+    path = spec.run_dir / TRAINED_WITH
+    entries = json.loads(path.read_text()) if path.is_file() else []
+    entries.append({**git_state(), **environment(),
+                    "from_epoch": len(history(spec)),
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})  # fmt: skip
+    atomic_write_text(path, json.dumps(entries, indent=2))
+
+
+def trained_with(spec: RunSpec) -> list[dict]:
+    path = spec.run_dir / TRAINED_WITH
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 def trained_model(spec: RunSpec) -> T5VAE:
@@ -269,6 +338,11 @@ def history(spec: RunSpec) -> list[dict]:
 
 def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
     """Test-split metrics of the run's checkpoint, written with provenance to results_file."""
+    with cpu_threads(spec.profile.cpu_threads):
+        return _evaluate_run(spec, progress)
+
+
+def _evaluate_run(spec: RunSpec, progress: bool) -> dict:
     from t5vae.metrics import evaluate
     from t5vae.results import write_results
 
@@ -280,21 +354,21 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
     test = load_corpus(spec, "test")
     ev = spec.profile.eval
     metrics = evaluate(model, tokenizer, test.sentences, iw_samples=ev.iw_samples, batch_size=ev.batch_size,
-                       seed=spec.profile.seed, max_length=spec.dataset.max_length, progress=progress,
+                       seed=spec.seed, max_length=spec.dataset.max_length, progress=progress,
                        return_posteriors=True, cache_dir=spec.tokenized_dir)  # fmt: skip
     mu, logvar = metrics.pop("mu"), metrics.pop("logvar")
     if test.factors:  # known generating factors (built-in corpus): linear probes on z ~ q(z|x)
         from t5vae.model import reparameterize
         from t5vae.probe import factor_probe
 
-        z = reparameterize(mu, logvar, torch.Generator().manual_seed(spec.profile.seed))
-        metrics.update(factor_probe(z, test.factors, seed=spec.profile.seed))
+        z = reparameterize(mu, logvar, torch.Generator().manual_seed(spec.seed))
+        metrics.update(factor_probe(z, test.factors, seed=spec.seed))
     # generation: reconstruction BLEU (greedy from mu) and diversity of prior samples
     from t5vae.generation import distinct_n, reconstruct, reconstruction_bleu, sample_prior
 
     recon = reconstruct(model, tokenizer, test.sentences, batch_size=ev.batch_size,
                         max_new_tokens=spec.dataset.max_length)  # fmt: skip
-    samples = sample_prior(model, tokenizer, ev.n_prior_samples, seed=spec.profile.seed,
+    samples = sample_prior(model, tokenizer, ev.n_prior_samples, seed=spec.seed,
                            max_new_tokens=spec.dataset.max_length)  # fmt: skip
     metrics["bleu"] = reconstruction_bleu(test.sentences, recon)
     metrics["distinct_1"], metrics["distinct_2"] = distinct_n(samples, 1), distinct_n(samples, 2)
@@ -303,14 +377,17 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
     examples = {"reconstructions": [{"input": a, "reconstruction": b} for a, b in
                                     zip(test.sentences[: ev.n_reconstructions], recon, strict=False)],
                 "prior_samples": samples[: ev.n_reconstructions]}  # fmt: skip
-    train_time = sum(h.get("wall_time_s", 0) for h in history(spec))
+    hist = history(spec)
+    train_time = sum(h.get("wall_time_s", 0) for h in hist)
     return write_results(
         spec,
         metrics,
         examples=examples,
+        history=hist,
         device=device,
         eval_time_s=time.time() - t0,
         train_time_s=train_time,
+        trained_with=trained_with(spec),
     )
 
 
@@ -343,7 +420,7 @@ def relative(path) -> str:
 def describe(spec: RunSpec) -> str:
     """A short text of the run's resolved parameters."""
     prof = spec.profile
-    lines = [f"profile {prof.name}: base {prof.model.base}, latent_dim {prof.model.latent_dim}, seed {prof.seed}",
+    lines = [f"profile {prof.name}: base {prof.model.base}, latent_dim {prof.model.latent_dim}, seed {spec.seed}",
              f"dataset {spec.dataset.name}: source {spec.dataset.source}, max_length {spec.dataset.max_length}"]  # fmt: skip
     if spec.stage == "phase1":
         v = spec.variant
@@ -403,13 +480,23 @@ def reconstruction_table(record: dict):
 
 
 def build_tables(profile: str, output_root_dir=None) -> dict:
-    """tables.md/.csv/.tex and figures for every results file of a profile."""
-    from t5vae.results import write_figures, write_tables
+    """Tables, figures and claims of results/<profile>/, and its comparison with the committed
+    reference/<profile>/ (when there is one) for the runs it holds."""
+    from t5vae.claims import write_claims
+    from t5vae.compare import write_comparison
+    from t5vae.results import result_files
+    from t5vae.tables import write_figures, write_tables
 
-    root = output_root(output_root_dir)
-    results_dir, runs_dir = root / "results" / profile, root / "runs" / profile
+    results_dir = output_root(output_root_dir) / "results" / profile
     paths = write_tables(results_dir)
-    paths["figures"] = write_figures(results_dir, runs_dir)
+    paths["figures"] = write_figures(results_dir)
+    paths["claims"] = write_claims(results_dir)["md"]
+    reference = reference_dir(profile)
+    paths["verdict"] = f"no reference results in {relative(reference)}"
+    if result_files(reference):
+        comparison, written = write_comparison(results_dir, reference)
+        paths["comparison"], paths["verdict"] = written["md"], comparison.verdict
+        paths["figures"].append(written["figure"])
     return paths
 
 

@@ -1,9 +1,16 @@
-"""Run the experiment grid with papermill and build the tables: `./reproduce.sh [options]`.
+"""Run the experiment grid with papermill, build the tables and compare with the reference:
+`./reproduce.sh [options]`.
 
-For each dataset: 00_base (tokenizer + base T5), then every phase-1 variant (01 + 03) and every
-phase-2 technique (02 + 03) after the phase-1 run it starts from, then 04_tables.
-A run whose results file is complete is skipped; an interrupted run resumes from its last
-checkpoint; a failed run is recorded as failed and the grid goes on.
+For each dataset: 00_base (tokenizer + base T5, shared by all seeds), then for every seed every
+phase-1 variant (01 + 03) and every phase-2 technique (02 + 03) after the phase-1 run it starts
+from, then 04_tables (tables with mean ± std over seeds, figures, claims). Finally the grid's runs
+are compared with the committed reference (reference/<profile>/, never written by a run) and the
+last line printed is the verdict.
+
+A run whose results file in the output folder is complete is skipped; an interrupted run resumes
+from its last checkpoint; a failed run is recorded as failed and the grid goes on.
+Exit status: 0 all runs ok and matching the reference (or no reference), 1 a run failed,
+2 bad parameters or data, 3 the comparison found runs that do not match, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -21,7 +30,7 @@ from pathlib import Path
 
 from t5vae import params as P
 from t5vae import pipeline as pl
-from t5vae.results import is_complete, write_failure
+from t5vae.results import atomic_write_text, is_complete, read_results, write_failure
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -31,16 +40,20 @@ NB_BASE, NB_PHASE1, NB_PHASE2 = (
     "02_phase2_vae.ipynb",
 )
 NB_EVAL, NB_TABLES = "03_evaluate.ipynb", "04_tables.ipynb"
+# what --save-reference copies from results/<profile>/ into reference/<profile>/
+REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
+                   "claims.csv", "timing.csv")  # fmt: skip
 
 
 @dataclass
 class Job:
     spec: pl.RunSpec
     depends: list[str] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
-        return f"{self.spec.dataset.name}/{self.spec.run_id}"
+        return self.spec.key
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,6 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--profile", default="quick", help="params/profiles/<name>.yaml (default: quick)"
     )
     ap.add_argument("--datasets", help="comma-separated; default: the profile's datasets")
+    ap.add_argument("--seeds", help="comma-separated finetuning seeds, e.g. 0,1,2; default: the profile's seeds")  # fmt: skip
     ap.add_argument(
         "--techniques", help="phase-2 techniques (params/phase2), comma-separated; default: all"
     )
@@ -58,9 +72,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", help="root of the Optimus-layout data (default: $T5VAE_DATA_DIR)")
     ap.add_argument("--output-root", default=None,
                     help="where runs/ and results/ go (default: $T5VAE_OUTPUT_ROOT or the repo)")  # fmt: skip
-    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                    help="independent runs executed in parallel (default: 2, or 1 on one core)")  # fmt: skip
-    ap.add_argument("--no-tables", action="store_true", help="skip 04_tables at the end")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="independent runs executed in parallel (default: CPU cores / the profile's "
+                         "cpu_threads; 1 with a GPU)")  # fmt: skip
+    ap.add_argument("--no-tables", action="store_true", help="skip 04_tables and the comparison")
+    ap.add_argument("--reference", default=None,
+                    help="reference folder to compare with (default: reference/<profile>/)")  # fmt: skip
+    ap.add_argument("--save-reference", action="store_true",
+                    help="after a grid with every run ok, copy its results into the reference folder")  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -72,10 +91,21 @@ def _split(value: str | None, default: list[str], known: list[str], what: str) -
     return names
 
 
+def parse_seeds(value: str | None, default: list[int]) -> list[int]:
+    if not value:
+        return list(default)
+    try:
+        seeds = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise P.ParamsError(f"--seeds: expected integers such as 0,1,2, got {value!r}") from None
+    return P.check_seeds(seeds, "--seeds")
+
+
 def plan(args) -> tuple[P.Profile, list[Job]]:
     """Validate every parameter file and the data, then list the runs (before any training)."""
     P.validate_all()
     profile = P.load_profile(args.profile)
+    seeds = parse_seeds(args.seeds, profile.seeds)
     datasets = _split(args.datasets, profile.datasets, P.list_names("datasets"), "datasets")
     techniques = _split(
         args.techniques, P.list_names("phase2"), P.list_names("phase2"), "techniques"
@@ -90,14 +120,13 @@ def plan(args) -> tuple[P.Profile, list[Job]]:
             v = P.load_phase2(t).phase1
             if v is not None and v not in needed:
                 needed.append(v)
-        for v in needed:
-            jobs.append(
-                Job(pl.make_spec(args.profile, ds, "phase1", v, args.output_root, args.data_dir))
-            )
-        for t in techniques:
-            spec = pl.make_spec(args.profile, ds, "phase2", t, args.output_root, args.data_dir)
-            p1 = spec.phase1_spec()
-            jobs.append(Job(spec, [f"{ds}/{p1.run_id}"] if p1 else []))
+        for seed in seeds:
+            where = (args.output_root, args.data_dir, seed)
+            jobs += [Job(pl.make_spec(args.profile, ds, "phase1", v, *where)) for v in needed]
+            for t in techniques:
+                spec = pl.make_spec(args.profile, ds, "phase2", t, *where)
+                p1 = spec.phase1_spec()
+                jobs.append(Job(spec, [p1.key] if p1 else []))
         first = jobs[-1].spec
         for split in ("train", "valid", "test"):  # data errors now, not after hours of training
             pl.load_corpus(first, split)
@@ -121,39 +150,69 @@ def exclusive(lock_path: Path):
         yield
 
 
-def execute(notebook: str, out_dir: Path, parameters: dict, log) -> None:
+def execute(notebook: str, out_dir: Path, parameters: dict, log, km=None) -> float:
+    """Run one notebook with papermill (in kernel `km` if given); returns its wall time in s."""
     import papermill
 
+    t0 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
         str(NOTEBOOKS / notebook), str(out_dir / notebook), parameters=parameters, kernel_name="python3",
         cwd=str(NOTEBOOKS), progress_bar=False, log_output=True, stdout_file=log, stderr_file=log,
+        **({"km": km} if km is not None else {}),
     )  # fmt: skip
+    return time.time() - t0
+
+
+@contextmanager
+def shared_kernel():
+    """One Jupyter kernel for a run's two notebooks (training, then evaluation).
+
+    A kernel start plus importing torch and transformers costs about 8 s per notebook, as much as a
+    smoke run computes (timing.csv, README "Time"); sharing saves one of the two per run. Every
+    notebook still defines all it uses: nbval and users run each in a fresh kernel.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    km = AsyncKernelManager(kernel_name="python3")
+    try:
+        yield km
+    finally:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
 
 
 def common_parameters(spec: pl.RunSpec) -> dict:
-    return {"profile": spec.profile.name, "dataset": spec.dataset.name,
+    return {"profile": spec.profile.name, "dataset": spec.dataset.name, "seed": spec.seed,
             "output_root": str(spec.runs_root.parent), "data_dir": spec.data_dir}  # fmt: skip
 
 
 def run_job(job: Job) -> str:
+    """Train (01 or 02) and evaluate (03) one run; job.timing gets each notebook's wall time."""
     spec = job.spec
-    if is_complete(spec.results_file):
-        return "skipped (results exist)"
     nb = NB_PHASE1 if spec.stage == "phase1" else NB_PHASE2
     key = "variant" if spec.stage == "phase1" else "technique"
     spec.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(spec.run_dir / "run.log", "a") as log:
-        execute(nb, spec.run_dir, {**common_parameters(spec), key: spec.name}, log)
-        execute(
-            NB_EVAL,
-            spec.run_dir,
-            {**common_parameters(spec), "stage": spec.stage, "name": spec.name},
-            log,
+    with open(spec.run_dir / "run.log", "a") as log, shared_kernel() as km:
+        job.timing["train_notebook_s"] = execute(
+            nb, spec.run_dir, {**common_parameters(spec), key: spec.name}, log, km
         )
+        job.timing["eval_notebook_s"] = execute(
+            NB_EVAL, spec.run_dir, {**common_parameters(spec), "stage": spec.stage, "name": spec.name}, log, km
+        )  # fmt: skip
     if not is_complete(spec.results_file):
         raise RuntimeError(f"{NB_EVAL} finished without writing {spec.results_file}")
     return "done"
+
+
+def default_jobs(profile: P.Profile) -> int:
+    import torch
+
+    if torch.cuda.is_available():
+        return 1
+    cores = os.cpu_count() or 1
+    return max(1, cores // (profile.cpu_threads or cores))
 
 
 def main(argv=None) -> int:
@@ -165,51 +224,139 @@ def main(argv=None) -> int:
         return 2
     root = pl.output_root(args.output_root)
     results_dir, runs_dir = root / "results" / profile.name, root / "runs" / profile.name
+    reference = Path(args.reference) if args.reference else pl.reference_dir(profile.name)
+    n_jobs = args.jobs or default_jobs(profile)
     with exclusive(results_dir / ".lock"):
         t0 = time.time()
-        datasets = sorted({j.spec.dataset.name for j in jobs})
-        for ds in datasets:  # base models first (shared by every run of the dataset)
-            spec = next(j.spec for j in jobs if j.spec.dataset.name == ds)
+        todo = [j for j in jobs if not is_complete(j.spec.results_file)]
+        print(f"[grid] {profile.name}: {len(jobs)} runs ({len({j.spec.seed for j in jobs})} seeds), "
+              f"{len(jobs) - len(todo)} complete in {results_dir} (skipped), {len(todo)} to run, "
+              f"{n_jobs} at a time", flush=True)  # fmt: skip
+        base_s = 0.0
+        for ds in sorted({j.spec.dataset.name for j in todo}):  # bases only where a run needs one
+            spec = next(j.spec for j in todo if j.spec.dataset.name == ds)
             print(f"[base] {profile.name}/{ds}: tokenizer + base model", flush=True)
             spec.dataset_dir.mkdir(parents=True, exist_ok=True)
             with open(spec.dataset_dir / "base.log", "a") as log:
-                execute(NB_BASE, spec.base_dir, common_parameters(spec), log)
-        if args.jobs > 1:  # the base stage ran alone; now share the cores between parallel kernels
-            os.environ.setdefault(
-                "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.jobs))
-            )
+                base_s += execute(NB_BASE, spec.base_dir, common_parameters(spec), log)
+        if n_jobs > 1:  # libraries other than torch (BLAS in probes) share the cores too
+            os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_jobs)))
         try:
-            status = _run_grid(jobs, args.jobs, t0)
+            status = _run_grid(jobs, n_jobs, time.time())
         except KeyboardInterrupt:
             print(
                 "\ninterrupted: finished runs are kept; run the same command again to resume",
                 file=sys.stderr,
             )
             return 130
-        if not args.no_tables:
-            print("[tables] 04_tables", flush=True)
-            execute(
-                NB_TABLES,
-                runs_dir,
-                {"profile": profile.name, "output_root": str(root)},
-                sys.stdout,
-            )
+        grid_s = time.time() - t0
+        write_timing(results_dir, [j for j in todo if status.get(j.key) == "done"], base_s, grid_s)
         failed = [k for k, s in status.items() if s.startswith("failed")]
         print(
-            f"\nfinished in {time.time() - t0:.0f}s: {len(status) - len(failed)} runs ok, {len(failed)} failed"
+            f"\nfinished in {grid_s:.0f}s: {len(status) - len(failed)} runs ok, {len(failed)} failed"
         )
         for k in failed:
             print(f"  FAILED {k}: {status[k]}")
-        print(f"results: {results_dir}/ (tables.md, tables.csv, tables.tex, figures/)")
+        if args.no_tables:
+            return 1 if failed else 0
+        print("[tables] 04_tables", flush=True)
+        execute(
+            NB_TABLES, runs_dir, {"profile": profile.name, "output_root": str(root)}, sys.stdout
+        )
+        print(f"results: {results_dir}/ (tables.md, summary.csv, claims.md, figures/)")
         print(f"runs:    {runs_dir}/ (executed notebooks, logs, checkpoints)")
-    return 1 if failed else 0
+        if args.save_reference:
+            if failed:
+                print("--save-reference: not saved, some runs failed", file=sys.stderr)
+                return 1
+            save_reference(results_dir, reference)
+            print(f"reference saved: {reference}/")
+            return 0
+        return finish_with_verdict(results_dir, reference, [j.key for j in jobs], bool(failed))
+
+
+def finish_with_verdict(results_dir: Path, reference: Path, keys: list[str], failed: bool) -> int:
+    """Write the comparison with the reference and print its verdict as the last line."""
+    from t5vae.compare import write_comparison
+    from t5vae.results import result_files
+
+    if not result_files(reference):
+        print(f"\nno reference results in {reference}: nothing to compare with")
+        return 1 if failed else 0
+    present = [f"{p.parts[-3]}/{p.parts[-2]}/{p.stem}" for p in result_files(results_dir)]
+    comparison, paths = write_comparison(results_dir, reference, sorted(set(keys) | set(present)))
+    print(f"comparison: {paths['md']} ({paths['csv'].name}, figures/{paths['figure'].name})")
+    print(f"\nverdict: {comparison.verdict}", flush=True)
+    return 1 if failed else 0 if comparison.ok else 3
+
+
+def save_reference(results_dir: Path, reference: Path) -> None:
+    """Replace `reference` by the results files, tables, claims and figures of results_dir."""
+    from t5vae.results import result_files
+
+    reference.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{reference.name}.", dir=reference.parent))
+    try:
+        for path in result_files(results_dir):
+            dest = tmp / path.relative_to(results_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+        for name in REFERENCE_FILES:
+            if (results_dir / name).is_file():
+                shutil.copy2(results_dir / name, tmp / name)
+        if (results_dir / "figures").is_dir():
+            shutil.copytree(results_dir / "figures", tmp / "figures",
+                            ignore=shutil.ignore_patterns("comparison.png"))  # fmt: skip
+        old = reference.with_name(f".{reference.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if reference.exists():
+            reference.rename(old)
+        tmp.rename(reference)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_timing(results_dir: Path, done: list[Job], base_s: float, grid_s: float) -> None:
+    """timing.csv: per run trained here, notebook wall times vs training and evaluation inside.
+
+    overhead_s = both notebooks' wall time - training - evaluation: kernel start, imports,
+    loading data and the base, writing checkpoints outside the epochs.
+    """
+    import pandas as pd
+
+    rows = []
+    for job in done:
+        prov = read_results(job.spec.results_file)["provenance"]
+        train_s, eval_s = prov.get("train_time_s") or 0.0, prov.get("eval_time_s") or 0.0
+        notebooks = job.timing.get("train_notebook_s", 0.0) + job.timing.get("eval_notebook_s", 0.0)
+        rows.append({"run": job.key, "stage": job.spec.stage, **job.timing, "train_s": train_s,
+                     "eval_s": eval_s, "overhead_s": notebooks - train_s - eval_s})  # fmt: skip
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    total = {"run": "(grid)", "stage": "all", "train_notebook_s": base_s, "eval_notebook_s": 0.0,
+             "train_s": None, "eval_s": None, "overhead_s": None, "wall_s": grid_s}  # fmt: skip
+    atomic_write_text(
+        results_dir / "timing.csv", pd.concat([df, pd.DataFrame([total])]).to_csv(index=False)
+    )
+    by_stage = df.groupby("stage")[["train_s", "eval_s", "overhead_s"]].sum()
+    print(f"time: base {base_s:.0f}s; " + "; ".join(
+        f"{stage} {len(df[df.stage == stage])} runs: training {r.train_s:.0f}s, evaluation "
+        f"{r.eval_s:.0f}s, notebook overhead {r.overhead_s:.0f}s (summed over runs)"
+        for stage, r in by_stage.iterrows()) + f"; wall {grid_s:.0f}s")  # fmt: skip
 
 
 def _run_grid(jobs: list[Job], n_workers: int, t0: float) -> dict[str, str]:
     status: dict[str, str] = {}
     pending = {j.key: j for j in jobs}
+    unknown = sorted({d for j in jobs for d in j.depends} - set(pending))
+    if unknown:  # (would wait forever)
+        raise ValueError(f"runs depend on runs that are not in the grid: {', '.join(unknown)}")
     running: dict[Future, Job] = {}
-    total, finished = len(jobs), 0
+    total, finished, worked, work_s = len(jobs), 0, 0, 0.0
+    started: dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool:
         while pending or running:
             for key, job in list(pending.items()):
@@ -219,6 +366,10 @@ def _run_grid(jobs: list[Job], n_workers: int, t0: float) -> dict[str, str]:
                 if any(d is None for d in deps):
                     continue
                 del pending[key]
+                if is_complete(job.spec.results_file):  # (checked again: nothing lost on resume)
+                    status[key] = "skipped (results exist)"
+                    finished += 1
+                    continue
                 if any(d.startswith("failed") for d in deps):
                     msg = f"failed: its phase-1 run {job.depends[0]} failed"
                     write_failure(job.spec, msg)
@@ -226,6 +377,7 @@ def _run_grid(jobs: list[Job], n_workers: int, t0: float) -> dict[str, str]:
                     finished += 1
                     continue
                 print(f"[{finished + 1}/{total}] start {key}", flush=True)
+                started[key] = time.time()
                 running[pool.submit(run_job, job)] = job
             if not running:
                 continue
@@ -239,10 +391,14 @@ def _run_grid(jobs: list[Job], n_workers: int, t0: float) -> dict[str, str]:
                     msg = f"failed: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
                     write_failure(job.spec, msg + "\n" + traceback.format_exc(limit=3))
                     status[job.key] = msg
-                elapsed = time.time() - t0
-                eta = elapsed / finished * (total - finished)
+                worked += 1
+                work_s += time.time() - started[job.key]
+                left = sum(
+                    1 for j in list(pending.values()) if not is_complete(j.spec.results_file)
+                )
+                eta = work_s / worked * (left + len(running)) / max(1, n_workers)
                 print(f"[{finished}/{total}] {job.key}: {status[job.key]} "
-                      f"(elapsed {elapsed:.0f}s, about {eta:.0f}s left)", flush=True)  # fmt: skip
+                      f"(elapsed {time.time() - t0:.0f}s, about {eta:.0f}s left)", flush=True)  # fmt: skip
     return status
 
 

@@ -1,7 +1,8 @@
-"""Results files (atomic, with provenance), the paper's tables (md/csv/tex) and figures.
+"""Results files: one JSON per run and seed, written atomically, with provenance.
 
-results/<profile>/<dataset>/<stage>-<name>.json holds {"metrics", "provenance", "status", ...};
-tables and figures are generated from those files only, never edited by hand.
+results/<profile>/<dataset>/seed<k>/<stage>-<name>.json holds {"metrics", "provenance", "status",
+"history", "examples", ...}; tables, figures and the comparison with the reference are generated
+from these files only (tables.py, compare.py, claims.py), never edited by hand.
 """
 
 from __future__ import annotations
@@ -20,21 +21,6 @@ import pandas as pd
 from t5vae.metrics import METRIC_KEYS
 
 PACKAGES = ("t5vae", "torch", "transformers", "accelerate", "datasets", "sentencepiece", "numpy")
-PHASE1_COLUMNS = ["rec", "kl", "mi", "au", "nll", "ppl", "bleu"]
-PHASE2_COLUMNS = [
-    "ppl",
-    "ppl_word",
-    "ppl_elbo",
-    "nll",
-    "neg_elbo",
-    "rec",
-    "kl",
-    "mi",
-    "au",
-    "bleu",
-    "distinct_2",
-]
-LOWER_IS_BETTER = {"ppl", "ppl_word", "ppl_elbo", "nll", "neg_elbo", "rec"}
 
 
 class ResultsError(ValueError):
@@ -66,6 +52,7 @@ def git_state(repo: Path | None = None) -> dict:
             "--",
             ".",
             ":(exclude)results",
+            ":(exclude)reference",
         ]
         dirty = bool(
             subprocess.run(status, cwd=repo, capture_output=True, text=True).stdout.strip()
@@ -73,6 +60,31 @@ def git_state(repo: Path | None = None) -> dict:
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": None, "git_dirty": None}
     return {"git_commit": commit, "git_dirty": dirty}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict:
+    """Where numbers are computed: CPU model, torch's thread count now, device."""
+    import torch
+
+    return {
+        "host": platform.node(),
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+    }
 
 
 def versions() -> dict:
@@ -96,9 +108,9 @@ def provenance(spec, **extra) -> dict:
         "versions": versions(),
         "params": params,
         "params_hash": params_hash(params),
-        "seed": spec.profile.seed,
+        "seed": spec.seed,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
+        **environment(),
         **extra,
     }
 
@@ -107,17 +119,23 @@ def _record(spec, status: str, metrics: dict | None, error: str | None = None, *
     label = spec.technique.label if spec.stage == "phase2" else spec.name
     return {
         "run_id": spec.run_id, "profile": spec.profile.name, "dataset": spec.dataset.name,
-        "stage": spec.stage, "name": spec.name, "label": label or spec.name, "status": status,
-        "error": error, "metrics": metrics, "provenance": provenance(spec, **extra),
+        "seed": spec.seed, "stage": spec.stage, "name": spec.name, "label": label or spec.name,
+        "status": status, "error": error, "metrics": metrics, "provenance": provenance(spec, **extra),
     }  # fmt: skip
 
 
-def write_results(spec, metrics: dict, examples: dict | None = None, **extra) -> dict:
-    """Write the run's results file atomically; returns the record."""
+def write_results(spec, metrics: dict, examples: dict | None = None,
+                  history: list[dict] | None = None, **extra) -> dict:  # fmt: skip
+    """Write the run's results file atomically; returns the record.
+
+    `history` (the training history, one row per epoch) makes the file self-contained: tables,
+    curves and the comparison with the reference need nothing from runs/.
+    """
     record = _record(
         spec, "ok", {k: v for k, v in metrics.items() if k not in ("mu", "logvar")}, **extra
     )
     record["examples"] = examples or {}
+    record["history"] = history or []
     atomic_write_text(spec.results_file, json.dumps(record, indent=2, default=float))
     return record
 
@@ -156,19 +174,49 @@ def is_complete(path: Path) -> bool:
         return False
 
 
+RUN_COLUMNS = ["dataset", "seed", "stage", "name", "label", "status", "run_id"]
+META_COLUMNS = [*RUN_COLUMNS, "git_commit", "git_dirty", "trained_commits", "params_hash",
+                "profile_params", "env", "train_time_s", "eval_time_s", "path"]  # fmt: skip
+
+# what makes two results comparable bit for bit: same packages, CPU type, thread count, device
+ENV_KEYS = ("cpu", "machine", "torch_threads", "device")
+
+
+def env_fingerprint(prov: dict) -> str:
+    """A short hash of the environment that decides the exact numbers (not the host name)."""
+    env = {k: prov.get(k) for k in ENV_KEYS}
+    env["versions"] = {k: v for k, v in (prov.get("versions") or {}).items() if k != "t5vae"}
+    return params_hash(env)
+
+
+def result_files(results_dir: Path) -> list[Path]:
+    """results_dir/<dataset>/seed<k>/<stage>-<name>.json, sorted."""
+    return sorted(Path(results_dir).glob("*/seed*/*.json"))
+
+
 def collect(results_dir: Path) -> pd.DataFrame:
-    """All results files under results_dir/<dataset>/ as one row per run."""
+    """All results files under results_dir as one row per run and seed (metrics as columns)."""
     rows = []
-    for path in sorted(Path(results_dir).glob("*/*.json")):
+    for path in result_files(results_dir):
         rec = read_results(path)
         prov = rec["provenance"]
-        row = {k: rec[k] for k in ("dataset", "stage", "name", "label", "status", "run_id")}
+        row = {k: rec.get(k) for k in RUN_COLUMNS}
+        if row["seed"] is None:
+            row["seed"] = prov.get("seed")
         row.update(rec["metrics"] or {})
+        trained = sorted({str(t.get("git_commit")) for t in prov.get("trained_with") or []})
         row.update(git_commit=prov.get("git_commit"), git_dirty=prov.get("git_dirty"),
+                   trained_commits=",".join(trained) or None,
                    params_hash=prov.get("params_hash"), profile_params=params_hash(prov["params"]["profile"]),
-                   train_time_s=prov.get("train_time_s"), eval_time_s=prov.get("eval_time_s"))  # fmt: skip
+                   env=env_fingerprint(prov), train_time_s=prov.get("train_time_s"),
+                   eval_time_s=prov.get("eval_time_s"), path=str(path))  # fmt: skip
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else META_COLUMNS)
+
+
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    """The columns of `collect` that hold metrics."""
+    return [c for c in df.columns if c not in META_COLUMNS]
 
 
 def provenance_warnings(df: pd.DataFrame) -> list[str]:
@@ -181,183 +229,18 @@ def provenance_warnings(df: pd.DataFrame) -> list[str]:
         out.append(f"results come from {len(commits)} code versions: {', '.join(commits)}")
     if df["git_dirty"].fillna(False).astype(bool).any():
         out.append("some results were produced with uncommitted changes (git_dirty)")
+    other = [
+        f"{r.dataset}/seed{r.seed}/{r.run_id}"
+        for r in df.itertuples()
+        if r.status == "ok" and r.trained_commits and r.trained_commits != r.git_commit
+    ]
+    if other:
+        out.append(
+            f"{len(other)} runs were trained by another commit than the one that evaluated them "
+            f"(or by several): {', '.join(other[:5])}{' ...' if len(other) > 5 else ''}"
+        )
     if df["profile_params"].nunique() > 1:
         out.append("results were produced with different profile parameters")
+    if df["env"].nunique() > 1:
+        out.append("results were computed in different environments (CPU, threads, packages)")
     return out
-
-
-def _fmt(v, col: str) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return "-"
-    if col == "au":
-        return f"{int(v)}"
-    if col.startswith("distinct"):
-        return f"{v:.3f}"
-    if col.startswith("ppl") and v >= 1000:
-        return f"{v:.3g}"
-    return f"{v:.2f}"
-
-
-def table_frame(df: pd.DataFrame, dataset: str, stage: str) -> pd.DataFrame:
-    """One table of the paper's layout: rows = runs, columns = metrics (+ factor probes if any)."""
-    cols = PHASE1_COLUMNS if stage == "phase1" else PHASE2_COLUMNS
-    sub = df[(df["dataset"] == dataset) & (df["stage"] == stage)].sort_values("name")
-    probes = sorted(c for c in sub.columns if c.startswith("probe_") and sub[c].notna().any())
-    out = pd.DataFrame({"run": sub["label"].values})
-    for c in cols + probes:
-        values = sub[c] if c in sub else [None] * len(sub)
-        out[c] = [
-            _fmt(v, c) if s == "ok" else "FAILED"
-            for v, s in zip(values, sub["status"], strict=True)
-        ]
-    return out
-
-
-def markdown_table(t: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(t.columns) + " |", "|" + "|".join("---" for _ in t.columns) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in t.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def latex_table(t: pd.DataFrame, caption: str, label: str) -> str:
-    esc = lambda s: str(s).replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")  # noqa: E731
-    lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{esc(caption)}}}\\label{{{label}}}",
-             "\\begin{tabular}{l" + "r" * (len(t.columns) - 1) + "}", "\\hline",
-             " & ".join(esc(c) for c in t.columns) + " \\\\", "\\hline"]  # fmt: skip
-    lines += [" & ".join(esc(v) for v in row) + " \\\\" for row in t.itertuples(index=False)]
-    lines += ["\\hline", "\\end{tabular}", "\\end{table}", ""]
-    return "\n".join(lines)
-
-
-def write_tables(results_dir: Path) -> dict[str, Path]:
-    """tables.md, tables.csv (one row per run, every metric) and tables.tex in results_dir."""
-    results_dir = Path(results_dir)
-    df = collect(results_dir)
-    md, tex = [f"# Results: {results_dir.name}", ""], []
-    for w in provenance_warnings(df):
-        md.append(f"> **Warning:** {w}.")
-    if md[-1] != "":
-        md.append("")
-    for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
-        for stage, title in (
-            ("phase1", "Phase 1 variants (encoder pretraining)"),
-            ("phase2", "Phase 2 ablation"),
-        ):
-            t = table_frame(df, dataset, stage)
-            if t.empty:
-                continue
-            md += [f"## {dataset}: {title}", "", markdown_table(t), ""]
-            tex.append(latex_table(t, f"{dataset}: {title}", f"tab:{dataset}-{stage}"))
-    failed = df[df["status"] != "ok"] if not df.empty else df
-    if not failed.empty:
-        md += (
-            ["## Failed runs", ""]
-            + [f"- {r.dataset} {r.run_id}" for r in failed.itertuples()]
-            + [""]
-        )
-    paths = {
-        "md": results_dir / "tables.md",
-        "csv": results_dir / "tables.csv",
-        "tex": results_dir / "tables.tex",
-    }
-    atomic_write_text(paths["md"], "\n".join(md))
-    atomic_write_text(paths["csv"], df.to_csv(index=False))
-    atomic_write_text(paths["tex"], "\n".join(tex))
-    return paths
-
-
-def write_figures(results_dir: Path, runs_dir: Path | None = None) -> list[Path]:
-    """Metric bars per technique, the rate/distortion plane, training curves (from history.json)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    results_dir = Path(results_dir)
-    fig_dir = results_dir / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    df = collect(results_dir)
-    ok = df[df["status"] == "ok"] if not df.empty else df
-    paths = []
-    if ok.empty:
-        return paths
-    sns.set_theme(style="whitegrid")
-    for dataset in sorted(ok["dataset"].unique()):
-        d2 = ok[(ok["dataset"] == dataset) & (ok["stage"] == "phase2")]
-        if not d2.empty:
-            long = d2.melt(
-                id_vars=["label"], value_vars=["kl", "mi", "au", "rec"], var_name="metric"
-            )
-            g = sns.catplot(data=long, y="label", x="value", col="metric", kind="bar", sharex=False,
-                            height=3.6, aspect=0.8, color="#4c72b0")  # fmt: skip
-            g.set_axis_labels("", "")
-            g.set_titles("{col_name}")
-            g.figure.suptitle(f"{dataset}: phase-2 techniques", y=1.02)
-            paths.append(_save(g.figure, fig_dir / f"{dataset}_metrics_by_technique.png"))
-        probes = [c for c in d2.columns if c.startswith("probe_") and d2[c].notna().any()]
-        if probes:
-            long = d2.melt(
-                id_vars=["label"], value_vars=probes, var_name="factor", value_name="accuracy"
-            )
-            long["factor"] = long["factor"].str.removeprefix("probe_")
-            g = sns.catplot(
-                data=long, y="label", x="accuracy", hue="factor", kind="bar", height=4, aspect=1.4
-            )
-            g.set_axis_labels("linear-probe accuracy on z ~ q(z|x) (5-fold CV)", "")
-            g.figure.suptitle(f"{dataset}: what the latent code captures", y=1.02)
-            paths.append(_save(g.figure, fig_dir / f"{dataset}_factor_probes.png"))
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-        sns.scatterplot(
-            data=ok[ok["dataset"] == dataset],
-            x="kl",
-            y="rec",
-            hue="stage",
-            style="stage",
-            s=60,
-            ax=ax,
-        )
-        for r in ok[ok["dataset"] == dataset].itertuples():
-            ax.annotate(
-                r.label,
-                (r.kl, r.rec),
-                fontsize=6,
-                alpha=0.7,
-                xytext=(2, 2),
-                textcoords="offset points",
-            )
-        kl = ok.loc[ok["dataset"] == dataset, "kl"]
-        if (kl > 0).all() and kl.max() > 100 * kl.min():
-            ax.set_xscale("log")  # phase-1 rates (no KL term) dwarf phase-2 ones
-        ax.set(
-            xlabel="rate: KL (nats)",
-            ylabel="distortion: rec (nats)",
-            title=f"{dataset}: rate vs distortion",
-        )
-        paths.append(_save(fig, fig_dir / f"{dataset}_rate_distortion.png"))
-        if runs_dir is not None:
-            curves = []
-            for r in d2.itertuples():
-                hist = Path(runs_dir) / dataset / "phase2" / r.name / "history.json"
-                if hist.is_file():
-                    for h in json.loads(hist.read_text()):
-                        curves.append({"label": r.label, "epoch": h["epoch"], "valid_kl": h.get("valid_kl"),
-                                       "valid_mi": h.get("valid_mi"), "valid_au": h.get("valid_au"),
-                                       "train_rec": h.get("train_rec")})  # fmt: skip
-            if curves:
-                long = pd.DataFrame(curves).melt(id_vars=["label", "epoch"], var_name="metric")
-                g = sns.relplot(data=long, x="epoch", y="value", hue="label", col="metric", kind="line",
-                                col_wrap=2, height=3, facet_kws={"sharey": False}, marker="o")  # fmt: skip
-                g.figure.suptitle(f"{dataset}: phase-2 training curves", y=1.02)
-                paths.append(_save(g.figure, fig_dir / f"{dataset}_training_curves.png"))
-    return paths
-
-
-def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path

@@ -207,6 +207,17 @@ def _atomic_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
+def is_finished(out_dir: str | os.PathLike) -> bool:
+    """Whether out_dir/last/ holds a finished run (`train` would return without training)."""
+    path = Path(out_dir) / "last" / TRAIN_STATE
+    if not path.is_file():
+        return False
+    try:  # memory-mapped: the optimizer state is not read
+        return bool(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["finished"])
+    except Exception:  # unreadable: train() reports it with its path
+        return False
+
+
 @dataclass
 class TrainResult:
     history: list[dict]

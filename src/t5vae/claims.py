@@ -1,0 +1,143 @@
+"""The paper's qualitative claims, computed from the results files (never written by hand).
+
+Each claim of params/claims.yaml is a comparison of two runs on one metric, or a bound on one
+run's metric, evaluated per dataset over the seeds that finished:
+
+  versus  Welch's two-sided t-test on the per-seed values of the two runs (unequal variances);
+  below   a two-sided one-sample t-test of the run's mean against the bound (expected: lower).
+
+A difference "exceeds seed noise" when p < ALPHA. With one seed on either side no test is
+possible and the row says so. When every seed gives the same value (sd 0, e.g. AU), the
+difference is exact: p is 0 if the means differ, 1 if not.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from t5vae import params as P
+from t5vae.results import atomic_write_text, collect
+
+ALPHA = 0.05
+
+
+def _values(ok: pd.DataFrame, dataset: str, run: str, metric: str) -> list[float]:
+    stage, name = run.split("/", 1)
+    sub = ok[(ok["dataset"] == dataset) & (ok["stage"] == stage) & (ok["name"] == name)]
+    if metric not in sub:
+        return []
+    return [float(v) for v in pd.to_numeric(sub[metric], errors="coerce").dropna()]
+
+
+def _label(run: str) -> str:
+    """The run's row name in the tables (phase 2: the technique's label)."""
+    stage, name = run.split("/", 1)
+    return f"phase 1 {name}" if stage == "phase1" else P.load_phase2(name).label or name
+
+
+def _sd(v: list[float]) -> float:
+    return float(pd.Series(v).std(ddof=1)) if len(v) > 1 else float("nan")
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided p of Welch's t-test; exact 0 / 1 when both samples have no spread."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if _sd(a) == 0 and _sd(b) == 0:
+        return 0.0 if a[0] != b[0] else 1.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def bound_p(a: list[float], bound: float) -> float | None:
+    """Two-sided p of a one-sample t-test of mean(a) against `bound`; exact when a has no spread."""
+    from scipy import stats
+
+    if len(a) < 2:
+        return None
+    if _sd(a) == 0:
+        return 0.0 if a[0] != bound else 1.0
+    return float(stats.ttest_1samp(a, bound).pvalue)
+
+
+def _summary(v: list[float]) -> str:
+    if not v:
+        return "not run"
+    mean = sum(v) / len(v)
+    return f"{mean:.3g} ± {_sd(v):.2g} (n={len(v)})" if len(v) > 1 else f"{mean:.3g} (n=1)"
+
+
+def evaluate_claims(df: pd.DataFrame, claims: list[P.Claim]) -> pd.DataFrame:
+    """One row per dataset and claim: both sides (mean ± sd, n), difference, p, verdict."""
+    rows = []
+    ok = df[df["status"] == "ok"] if not df.empty else df
+    for dataset in sorted(ok["dataset"].unique()) if not ok.empty else []:
+        for c in claims:
+            a = _values(ok, dataset, c.run, c.metric)
+            b = _values(ok, dataset, c.versus, c.metric) if c.versus else []
+            row = {"dataset": dataset, "claim": c.claim, "metric": c.metric,
+                   "run": _label(c.run), "run_value": _summary(a),
+                   "versus": _label(c.versus) if c.versus else f"bound {c.below:g}",
+                   "versus_value": _summary(b) if c.versus else "", "difference": None,
+                   "p": None, "verdict": ""}  # fmt: skip
+            if not a or (c.versus and not b):
+                row["verdict"] = "not run in this grid"
+                rows.append(row)
+                continue
+            mean_a = sum(a) / len(a)
+            if c.versus:
+                diff = mean_a - sum(b) / len(b)
+                p = welch_p(a, b)
+                direction = "higher" if diff > 0 else "lower" if diff < 0 else "equal"
+            else:
+                diff = mean_a - c.below
+                p = bound_p(a, c.below)
+                direction = "lower" if diff < 0 else "higher" if diff > 0 else "equal"
+            row["difference"], row["p"] = diff, p
+            expect = c.expect or ("lower" if c.below is not None else None)
+            if p is None:
+                row["verdict"] = f"one seed, no test ({direction})"
+            elif p >= ALPHA or direction == "equal":
+                row["verdict"] = "within seed noise"
+            elif expect is None:
+                row["verdict"] = f"{direction}, beyond seed noise"
+            else:
+                row["verdict"] = "supported" if direction == expect else "contradicted"
+            rows.append(row)
+    cols = ["dataset", "claim", "metric", "run", "run_value", "versus", "versus_value",
+            "difference", "p", "verdict"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def claims_markdown(table: pd.DataFrame, title: str) -> str:
+    from t5vae.tables import markdown_table
+
+    def fmt(v, spec):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+    shown = table.assign(difference=table["difference"].map(lambda v: fmt(v, "+.3g")),
+                         p=table["p"].map(lambda v: fmt(v, ".2g")))  # fmt: skip
+    shown.columns = ["dataset", "claim", "metric", "run", "mean ± sd (n)", "versus",
+                     "mean ± sd (n) ", "difference", "p", "verdict"]  # fmt: skip
+    return "\n".join([
+        f"# Claims: {title}", "",
+        f"Computed by `t5vae/claims.py` from the results files (params/claims.yaml). p: Welch's "
+        f"two-sided t-test on the per-seed values (against a bound: one-sample t-test); a difference "
+        f"exceeds seed noise when p < {ALPHA}. 'supported' / 'contradicted': beyond seed noise in / "
+        "against the paper's direction.", "",
+        markdown_table(shown), "",
+    ])  # fmt: skip
+
+
+def write_claims(results_dir: Path) -> dict[str, Path]:
+    """claims.md and claims.csv in results_dir, from its results files."""
+    results_dir = Path(results_dir)
+    table = evaluate_claims(collect(results_dir), P.load_claims())
+    paths = {"md": results_dir / "claims.md", "csv": results_dir / "claims.csv"}
+    atomic_write_text(paths["md"], claims_markdown(table, results_dir.name))
+    atomic_write_text(paths["csv"], table.to_csv(index=False))
+    return paths

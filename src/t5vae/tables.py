@@ -1,0 +1,245 @@
+"""The paper's tables (md/csv/tex) and figures, generated from results files only.
+
+Every cell is a mean over the seeds that finished, with the sample standard deviation when there
+are several (`12.63 ± 0.35`); the `n` column counts a run's seeds, and a cell computed from fewer
+seeds than its row says so (`(n=2)`). `tables.csv` keeps one row per run and seed (the raw
+numbers), `summary.csv` the mean, standard deviation and count of every metric.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from t5vae.results import atomic_write_text, collect, metric_columns, provenance_warnings
+
+PHASE1_COLUMNS = ["rec", "kl", "mi", "au", "nll", "ppl", "bleu"]
+PHASE2_COLUMNS = ["ppl", "ppl_word", "ppl_elbo", "nll", "neg_elbo", "rec", "kl", "mi", "au",
+                  "bleu", "distinct_2"]  # fmt: skip
+STAGE_TITLES = {"phase1": "Phase 1 variants (encoder pretraining)", "phase2": "Phase 2 ablation"}
+
+
+def _fmt(v, col: str, n: int = 1) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    if col == "au":
+        return f"{int(v)}" if n == 1 else f"{v:.1f}"
+    if col.startswith("distinct"):
+        return f"{v:.3f}"
+    if col.startswith("ppl") and abs(v) >= 1000:
+        return f"{v:.3g}"
+    return f"{v:.2f}"
+
+
+def mean_std_cell(values: pd.Series, col: str, row_n: int | None = None) -> str:
+    """`mean ± std` over seeds (sample std, ddof 1), `mean` alone for one seed, `(n=k)` when the
+    cell has fewer values than its row."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return "-"
+    text = _fmt(float(v.mean()), col, len(v))
+    if len(v) > 1:
+        text += " ± " + _fmt(float(v.std(ddof=1)), col, len(v))
+    if row_n is not None and len(v) != row_n:
+        text += f" (n={len(v)})"
+    return text
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, stage, name): label, n ok seeds, failed seeds, mean/std/n per metric."""
+    rows = []
+    if df.empty:
+        return pd.DataFrame(rows)
+    metrics = metric_columns(df)
+    for (dataset, stage, name), g in df.groupby(["dataset", "stage", "name"], sort=True):
+        ok = g[g["status"] == "ok"]
+        row = {"dataset": dataset, "stage": stage, "name": name, "label": g["label"].iloc[0],
+               "n": len(ok), "failed_seeds": ",".join(str(s) for s in g.loc[g["status"] != "ok", "seed"]),
+               "seeds": ",".join(str(s) for s in sorted(ok["seed"]))}  # fmt: skip
+        for m in metrics:
+            v = pd.to_numeric(ok[m], errors="coerce").dropna() if m in ok else pd.Series([])
+            row[f"{m}_mean"] = float(v.mean()) if len(v) else None
+            row[f"{m}_std"] = float(v.std(ddof=1)) if len(v) > 1 else None
+            row[f"{m}_n"] = len(v)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table_frame(df: pd.DataFrame, dataset: str, stage: str) -> pd.DataFrame:
+    """One table of the paper's layout: rows = runs, columns = n + metrics (+ factor probes)."""
+    cols = PHASE1_COLUMNS if stage == "phase1" else PHASE2_COLUMNS
+    sub = df[(df["dataset"] == dataset) & (df["stage"] == stage)]
+    probes = sorted(c for c in sub.columns if c.startswith("probe_") and sub[c].notna().any())
+    rows = []
+    for _, g in sub.groupby("name", sort=True):
+        ok = g[g["status"] == "ok"]
+        failed = len(g) - len(ok)
+        row = {
+            "run": g["label"].iloc[0],
+            "n": f"{len(ok)}" + (f" ({failed} failed)" if failed else ""),
+        }
+        for c in cols + probes:
+            row[c] = (
+                "FAILED"
+                if ok.empty
+                else mean_std_cell(ok[c] if c in ok else pd.Series([]), c, len(ok))
+            )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["run", "n", *cols, *probes])
+
+
+def markdown_table(t: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(t.columns) + " |", "|" + "|".join("---" for _ in t.columns) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in t.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _tex(s) -> str:
+    return (str(s).replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
+            .replace("±", "$\\pm$"))  # fmt: skip
+
+
+def latex_table(t: pd.DataFrame, caption: str, label: str) -> str:
+    lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{_tex(caption)}}}\\label{{{label}}}",
+             "\\begin{tabular}{l" + "r" * (len(t.columns) - 1) + "}", "\\hline",
+             " & ".join(_tex(c) for c in t.columns) + " \\\\", "\\hline"]  # fmt: skip
+    lines += [" & ".join(_tex(v) for v in row) + " \\\\" for row in t.itertuples(index=False)]
+    lines += ["\\hline", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(lines)
+
+
+def seeds_line(df: pd.DataFrame) -> str:
+    seeds = sorted({int(s) for s in df["seed"].dropna()}) if not df.empty else []
+    if len(seeds) > 1:
+        return (f"Seeds {', '.join(map(str, seeds))}: each cell is the mean ± sample standard "
+                "deviation over the seeds of that run (n: seeds that finished).")  # fmt: skip
+    return f"Seed {seeds[0]} (one seed: no spread)." if seeds else "No results."
+
+
+def write_tables(results_dir: Path) -> dict[str, Path]:
+    """tables.md / .tex (mean ± std per run), tables.csv (one row per run and seed) and
+    summary.csv (mean, std, n per metric) in results_dir."""
+    results_dir = Path(results_dir)
+    df = collect(results_dir)
+    md, tex = [f"# Results: {results_dir.name}", "", seeds_line(df), ""], []
+    for w in provenance_warnings(df):
+        md.append(f"> **Warning:** {w}.")
+    if md[-1] != "":
+        md.append("")
+    for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
+        for stage, title in STAGE_TITLES.items():
+            t = table_frame(df, dataset, stage)
+            if t.empty:
+                continue
+            md += [f"## {dataset}: {title}", "", markdown_table(t), ""]
+            tex.append(latex_table(t, f"{dataset}: {title}", f"tab:{dataset}-{stage}"))
+    failed = df[df["status"] != "ok"] if not df.empty else df
+    if not failed.empty:
+        md += ["## Failed runs", ""]
+        md += [f"- {r.dataset} seed {r.seed} {r.run_id}" for r in failed.itertuples()] + [""]
+    paths = {kind: results_dir / f"tables.{kind}" for kind in ("md", "csv", "tex")}
+    paths["summary"] = results_dir / "summary.csv"
+    raw = df.drop(columns=["path"], errors="ignore")
+    atomic_write_text(paths["md"], "\n".join(md))
+    atomic_write_text(paths["csv"], raw.to_csv(index=False))
+    atomic_write_text(paths["tex"], "\n".join(tex))
+    atomic_write_text(paths["summary"], summary(df).to_csv(index=False))
+    return paths
+
+
+# ---------------------------------------------------------------------- figures
+def _bars_with_seeds(data: pd.DataFrame, y: str, x: str, **kw):
+    """Horizontal bars of the mean over seeds, sd error bars, and each seed as a point."""
+    import seaborn as sns
+
+    g = sns.catplot(data=data, y=y, x=x, kind="bar", errorbar="sd", capsize=0.2, alpha=0.85, **kw)
+    g.map_dataframe(sns.stripplot, y=y, x=x, color="black", size=3, jitter=0.15,
+                    **({"hue": kw["hue"], "dodge": True, "palette": "dark:black"} if "hue" in kw else {}))  # fmt: skip
+    return g
+
+
+def write_figures(results_dir: Path) -> list[Path]:
+    """Metric bars per technique (mean ± sd, seeds as points), factor probes, the rate/distortion
+    plane (one point per run and seed) and phase-2 training curves (mean ± sd over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from t5vae.results import read_results
+
+    results_dir = Path(results_dir)
+    fig_dir = results_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    df = collect(results_dir)
+    ok = df[df["status"] == "ok"] if not df.empty else df
+    paths = []
+    if ok.empty:
+        return paths
+    sns.set_theme(style="whitegrid")
+    for dataset in sorted(ok["dataset"].unique()):
+        d2 = ok[(ok["dataset"] == dataset) & (ok["stage"] == "phase2")].sort_values("name")
+        if not d2.empty:
+            long = d2.melt(id_vars=["label", "seed"], value_vars=["kl", "mi", "au", "rec"],
+                           var_name="metric")  # fmt: skip
+            g = _bars_with_seeds(long, "label", "value", col="metric", sharex=False, height=3.6,
+                                 aspect=0.8, color="#4c72b0")  # fmt: skip
+            g.set_axis_labels("", "")
+            g.set_titles("{col_name}")
+            g.figure.suptitle(f"{dataset}: phase-2 techniques (bars: mean ± sd over seeds)", y=1.02)
+            paths.append(_save(g.figure, fig_dir / f"{dataset}_metrics_by_technique.png"))
+        probes = [c for c in d2.columns if c.startswith("probe_") and d2[c].notna().any()]
+        if probes:
+            long = d2.melt(id_vars=["label", "seed"], value_vars=probes, var_name="factor",
+                           value_name="accuracy")  # fmt: skip
+            long["factor"] = long["factor"].str.removeprefix("probe_")
+            g = _bars_with_seeds(long, "label", "accuracy", hue="factor", height=4, aspect=1.4)
+            g.set_axis_labels("linear-probe accuracy on z ~ q(z|x) (5-fold CV)", "")
+            g.figure.suptitle(f"{dataset}: what the latent code captures", y=1.02)
+            paths.append(_save(g.figure, fig_dir / f"{dataset}_factor_probes.png"))
+        paths.append(_rate_distortion(ok[ok["dataset"] == dataset], dataset, fig_dir))
+        curves = []
+        for r in d2.itertuples():
+            for h in read_results(Path(r.path)).get("history") or []:
+                curves.append({"label": r.label, "seed": r.seed, "epoch": h["epoch"],
+                               **{k: h.get(k) for k in ("valid_neg_elbo", "valid_kl", "valid_mi",
+                                                         "valid_au", "train_rec")}})  # fmt: skip
+        if curves:
+            long = pd.DataFrame(curves).melt(id_vars=["label", "seed", "epoch"], var_name="metric")
+            g = sns.relplot(data=long, x="epoch", y="value", hue="label", col="metric", kind="line",
+                            col_wrap=3, height=3, errorbar="sd", marker="o",
+                            facet_kws={"sharey": False})  # fmt: skip
+            g.figure.suptitle(f"{dataset}: phase-2 training curves (mean ± sd over seeds)", y=1.02)
+            paths.append(_save(g.figure, fig_dir / f"{dataset}_training_curves.png"))
+    plt.close("all")
+    return paths
+
+
+def _rate_distortion(ok: pd.DataFrame, dataset: str, fig_dir: Path) -> Path:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    sns.scatterplot(data=ok, x="kl", y="rec", hue="stage", style="stage", s=40, alpha=0.7, ax=ax)
+    for label, g in ok.groupby("label"):
+        ax.annotate(label, (g["kl"].mean(), g["rec"].mean()), fontsize=6, alpha=0.7,
+                    xytext=(2, 2), textcoords="offset points")  # fmt: skip
+    kl = ok["kl"]
+    if (kl > 0).all() and kl.max() > 100 * kl.min():
+        ax.set_xscale("log")  # phase-1 rates (no KL term) dwarf phase-2 ones
+    ax.set(xlabel="rate: KL (nats)", ylabel="distortion: rec (nats)",
+           title=f"{dataset}: rate vs distortion (one point per run and seed)")  # fmt: skip
+    return _save(fig, fig_dir / f"{dataset}_rate_distortion.png")
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,201 @@
+"""Comparison with the reference, tables over seeds and the claims table, on synthetic results
+files whose numbers are known (every expected value is computed here independently)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import pytest
+from scipy import stats
+
+from t5vae import params as P
+from t5vae import pipeline as pl
+from t5vae.claims import evaluate_claims, write_claims
+from t5vae.compare import DIFFERS, MATCH, compare, write_comparison
+from t5vae.metrics import METRIC_KEYS
+from t5vae.results import collect, write_failure, write_results
+from t5vae.tables import summary, write_tables
+
+SEEDS = (0, 1, 2)
+
+
+def write_grid(root, values: dict[tuple[str, str], list[float]], **fixed):
+    """Results files of smoke runs: values[(stage, name)][i] is every metric's value for seed i."""
+    for (stage, name), per_seed in values.items():
+        for seed, v in zip(SEEDS, per_seed, strict=False):
+            spec = pl.make_spec("smoke", "builtin", stage, name, root, seed=seed)
+            write_results(spec, {**{k: v for k, v in zip(METRIC_KEYS, [v] * len(METRIC_KEYS), strict=True)},
+                                 **fixed})  # fmt: skip
+    return root / "results" / "smoke"
+
+
+def edit(path, **metrics):
+    record = json.loads(path.read_text())
+    record["metrics"].update(metrics)
+    path.write_text(json.dumps(record))
+
+
+def set_cpu(results_dir, cpu: str):
+    for path in results_dir.glob("*/seed*/*.json"):
+        record = json.loads(path.read_text())
+        record["provenance"]["cpu"] = cpu
+        path.write_text(json.dumps(record))
+
+
+GRID = {("phase1", "max_pnone_frozen"): [10.0, 11.0, 12.0],
+        ("phase2", "vanilla"): [1.0, 2.0, 3.0]}  # fmt: skip
+
+
+def test_same_environment_requires_the_same_numbers(tmp_path):
+    ref = write_grid(tmp_path / "ref", GRID)
+    got = write_grid(tmp_path / "got", GRID)
+    assert compare(got, ref).ok
+    path = got / "builtin" / "seed1" / "phase2-vanilla.json"
+    edit(path, kl=2.0 + 1e-4)  # far below any seed spread, but not the same number
+    c = compare(got, ref)
+    assert not c.ok
+    row = c.runs.set_index("run").loc["builtin/seed1/phase2-vanilla"]
+    assert row["status"] == DIFFERS and row["outside"] == "kl" and row["mode"] == "same environment"
+    m = c.metrics.set_index(["run", "metric"]).loc[("builtin/seed1/phase2-vanilla", "kl")]
+    assert m["reference"] == 2.0 and m["reproduced"] == pytest.approx(2.0001)
+    assert m["difference"] == pytest.approx(1e-4)
+    assert c.verdict.startswith("5/6 runs match the reference")
+    assert "builtin/seed1/phase2-vanilla [DIFFERS: kl]" in c.verdict
+
+
+def test_a_missing_or_failed_run_is_listed_never_skipped(tmp_path):
+    ref = write_grid(tmp_path / "ref", GRID)
+    got = write_grid(tmp_path / "got", {("phase2", "vanilla"): [1.0, 2.0, 3.0]})
+    keys = [
+        f"builtin/seed{s}/{r}" for s in SEEDS for r in ("phase1-max_pnone_frozen", "phase2-vanilla")
+    ]
+    c = compare(got, ref, keys)
+    status = c.runs.set_index("run")["status"]
+    assert status["builtin/seed0/phase1-max_pnone_frozen"] == "missing in reproduced"
+    assert (status[[k for k in keys if "vanilla" in k]] == MATCH).all()
+    assert c.verdict.startswith("3/6 runs match") and "missing in reproduced" in c.verdict
+    write_failure(
+        pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path / "got"), "boom"
+    )
+    c = compare(got, ref)  # keys: the reproduced runs (incl. the failed one)
+    assert (
+        c.runs.set_index("run").loc["builtin/seed0/phase2-l0.5_pnone", "status"]
+        == "failed in reproduced"
+    )
+    extra = write_grid(tmp_path / "got", {("phase2", "lnone_pnone"): [5.0]})
+    c = compare(extra, ref)
+    assert (
+        c.runs.set_index("run").loc["builtin/seed0/phase2-lnone_pnone", "status"]
+        == "missing in reference"
+    )
+
+
+def test_other_environment_uses_the_prediction_interval_of_the_reference_seeds(tmp_path):
+    ref = write_grid(tmp_path / "ref", GRID)
+    got = write_grid(tmp_path / "got", {("phase2", "vanilla"): [2.5]})
+    set_cpu(got, "another CPU")
+    c = compare(got, ref)
+    assert c.ok and c.runs["mode"].tolist() == ["other environment"]
+    # independent: reference values 1, 2, 3 -> mean 2, sd 1; Bonferroni over the metrics compared
+    n_metrics = len(METRIC_KEYS)
+    t = stats.t.ppf(1 - 0.01 / n_metrics / 2, df=2)
+    half = t * 1.0 * math.sqrt(1 + 1 / 3)
+    m = c.metrics.set_index("metric").loc["kl"]
+    assert m["tolerance"] == pytest.approx(half) and m["reference"] == pytest.approx(2.0)
+    path = got / "builtin" / "seed0" / "phase2-vanilla.json"
+    edit(path, kl=2.0 + 1.01 * half)
+    c = compare(got, ref)
+    assert not c.ok and c.runs["outside"].tolist() == ["kl"]
+    # one reference seed: no spread, the run cannot be judged (said so, not passed)
+    one = write_grid(tmp_path / "one", {("phase2", "vanilla"): [2.0]})
+    c = compare(got, one)
+    assert c.runs["status"].tolist() == ["no spread (1 reference seed)"] and not c.ok
+
+
+def test_comparison_report_files(tmp_path):
+    ref = write_grid(tmp_path / "ref", GRID)
+    got = write_grid(tmp_path / "got", GRID)
+    edit(got / "builtin" / "seed2" / "phase1-max_pnone_frozen.json", rec=99.0)
+    c, paths = write_comparison(got, ref)
+    md = paths["md"].read_text()
+    assert md.strip().splitlines()[-1] == f"**Verdict:** {c.verdict}"
+    assert "| builtin/seed2/phase1-max_pnone_frozen | rec | 12 | 99 | 87 |" in md
+    csv = paths["csv"].read_text()
+    assert csv.count("\n") == 1 + 6 * len(METRIC_KEYS)
+    assert paths["figure"].stat().st_size > 1000
+
+
+def test_tables_show_mean_std_and_n_computed_from_results_files(tmp_path):
+    results = write_grid(tmp_path, GRID)
+    spec = pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path, seed=0)
+    write_results(spec, dict.fromkeys(METRIC_KEYS, 4.0))
+    write_failure(pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path, seed=1), "x")
+    md = write_tables(results)["md"].read_text()
+    # vanilla: values 1, 2, 3 -> mean 2.00, sample sd 1.00, n 3; AU one decimal over seeds
+    assert f"| vanilla VAE | 3 | {2.0:.2f} ± {statistics.stdev([1, 2, 3]):.2f} |" in md
+    assert " 2.0 ± 1.0 |" in md  # AU over seeds: one decimal
+    assert "| λ=0.5, p=none | 1 (1 failed) | 4.00 |" in md
+    assert md.splitlines()[2].startswith("Seeds 0, 1, 2: each cell is the mean")
+    s = summary(collect(results)).set_index("name")
+    assert s.loc["vanilla", "kl_mean"] == 2.0 and s.loc["vanilla", "kl_std"] == 1.0
+    assert s.loc["vanilla", "kl_n"] == 3 and s.loc["l0.5_pnone", "failed_seeds"] == "1"
+    assert math.isnan(s.loc["l0.5_pnone", "kl_std"])  # one seed: no spread
+
+
+def test_claims_are_computed_with_welch_tests(tmp_path):
+    results = write_grid(tmp_path, {("phase2", "lnone_pnone"): [20.0, 24.0, 22.0],
+                                    ("phase2", "vanilla"): [0.0, 1.0, 0.5],
+                                    ("phase2", "l0.5_pnone"): [23.0, 21.0, 22.5]})  # fmt: skip
+    claims = [
+        P.Claim(
+            "keeps units", "phase2/lnone_pnone", "au", versus="phase2/vanilla", expect="higher"
+        ),
+        P.Claim(
+            "thresholding", "phase2/l0.5_pnone", "mi", versus="phase2/lnone_pnone", expect="higher"
+        ),
+        P.Claim("collapse", "phase2/vanilla", "kl", below=0.5),
+        P.Claim("wrong way", "phase2/vanilla", "au", versus="phase2/lnone_pnone", expect="higher"),
+        P.Claim("not run", "phase2/l3_p0.15", "mi", versus="phase2/vanilla"),
+    ]
+    t = evaluate_claims(collect(results), claims).set_index("claim")
+    # independent Welch: t = (m1 - m2) / sqrt(s1^2/n1 + s2^2/n2), Welch-Satterthwaite df
+    a, b = [20.0, 24.0, 22.0], [0.0, 1.0, 0.5]
+    va, vb = statistics.variance(a) / 3, statistics.variance(b) / 3
+    tt = (statistics.mean(a) - statistics.mean(b)) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    assert t.loc["keeps units", "p"] == pytest.approx(2 * stats.t.sf(abs(tt), df))
+    assert t.loc["keeps units", "difference"] == pytest.approx(21.5)
+    assert t.loc["keeps units", "verdict"] == "supported"
+    assert t.loc["thresholding", "verdict"] == "within seed noise"
+    assert t.loc["collapse", "verdict"] == "within seed noise"  # mean 0.5 = the bound
+    assert t.loc["wrong way", "verdict"] == "contradicted"
+    assert t.loc["not run", "verdict"] == "not run in this grid"
+    assert t.loc["keeps units", "run_value"] == "22 ± 2 (n=3)"
+    one = write_grid(tmp_path / "one", {("phase2", "vanilla"): [0.1]})
+    t1 = evaluate_claims(collect(one), claims[2:3])
+    assert t1["verdict"].tolist() == ["one seed, no test (lower)"] and t1["p"].isna().all()
+    paths = write_claims(results)
+    assert (
+        "| builtin | The vanilla VAE (no phase 1, no remedy) collapses | kl |"
+        in paths["md"].read_text()
+    )
+
+
+def test_claims_file_is_validated(tmp_path):
+    root = tmp_path / "params"
+    import shutil
+
+    from conftest import REPO
+
+    shutil.copytree(REPO / "params", root)
+    assert len(P.load_claims(root)) >= 10
+    (root / "claims.yaml").write_text(
+        "- {claim: x, run: phase2/vanilla, metric: kl, versus: phase2/nope}\n"
+    )
+    with pytest.raises(P.ParamsError, match=r"claims\.yaml: \[0\]\.versus: 'phase2/nope' is not"):
+        P.load_claims(root)
+    (root / "claims.yaml").write_text("- {claim: x, run: phase2/vanilla, metric: kl}\n")
+    with pytest.raises(P.ParamsError, match=r"\[0\]\.versus: give exactly one of versus"):
+        P.load_claims(root)
