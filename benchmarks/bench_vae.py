@@ -30,12 +30,11 @@ from pathlib import Path
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from t5vae.builtin_corpus import builtin_split
-from t5vae.data import batch_indices, collate, encode, load_split
+from t5vae.data import batch_indices, builtin_split, collate, encode, load_split
 from t5vae.metrics import evaluate
 from t5vae.model import T5VAE
+from t5vae.objectives import Objective, vae_loss
 from t5vae.tokenizer import load_tokenizer
-from t5vae.training import vae_loss
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("T5VAE_SHARED_DIR", REPO.parent / "shared"))
@@ -150,7 +149,9 @@ def main() -> None:
         opt_t5.zero_grad()
 
     def vae_step(b=batch, denoise=0.0):
-        vae_loss(vae, b, 1.0, 0.5, denoise, generator=gen)["loss"].backward()
+        vae_loss(vae, b, 1.0, Objective(kl_threshold=0.5, denoise_prob=denoise), gen)[
+            "loss"
+        ].backward()
         opt_vae.step()
         opt_vae.zero_grad()
 
@@ -182,7 +183,7 @@ def main() -> None:
         ids, mask = released_denoise(b["input_ids"], b["attention_mask"], 0.15, 0)
         b = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
              "labels": b["labels"].to(device)}  # fmt: skip
-        vae_loss(vae, b, 1.0, 0.5, 0.0, generator=gen)["loss"].backward()
+        vae_loss(vae, b, 1.0, Objective(kl_threshold=0.5), gen)["loss"].backward()
         opt_vae.step()
         opt_vae.zero_grad()
 

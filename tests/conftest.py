@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import T5Config
 
-from t5vae.builtin_corpus import builtin_split
+from t5vae.data import builtin_split
 from t5vae.model import T5VAE
 from t5vae.tokenizer import train_sentencepiece
 

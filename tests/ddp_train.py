@@ -18,8 +18,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import tiny_t5_config  # noqa: E402
 from t5vae import training  # noqa: E402
-from t5vae.builtin_corpus import builtin_split  # noqa: E402
+from t5vae.data import builtin_split  # noqa: E402
 from t5vae.model import T5VAE  # noqa: E402
+from t5vae.objectives import KLScheduleConfig, Objective  # noqa: E402
 from t5vae.tokenizer import load_tokenizer  # noqa: E402
 
 
@@ -47,10 +48,11 @@ def main() -> None:
         tiny_t5_config(len(tokenizer), dropout_rate=0.0 if det else 0.1), latent_dim=8
     )
     sentences = builtin_split("train", size=64).sentences
+    objective = Objective(kl_threshold=0.1, kl_schedule=KLScheduleConfig("constant"), sample_z=not det,
+                          denoise_prob=0.0 if det else 0.3)  # fmt: skip
     cfg = training.TrainConfig(
-        phase="phase2", epochs=2, batch_size=16, lr=1e-3, kl_threshold=0.1, progress=False,
-        select_by="last", kl_schedule={"kind": "constant"}, sample_z=not det,
-        denoise_prob=0.0 if det else 0.3, checkpoint_every=2,
+        phase="phase2", epochs=2, batch_size=16, lr=1e-3, progress=False, select_by="last",
+        objective=objective, checkpoint_every=2,
     )  # fmt: skip
     training.train(model, tokenizer, sentences, [], cfg, args.out_dir, resume=True)
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from t5vae.builtin_corpus import FACTORS, builtin_split
-from t5vae.data import DataError, batch_indices, collate, encode, load_split, read_lines
+from t5vae.builtin_corpus import FACTORS
+from t5vae.data import (
+    DataError,
+    batch_indices,
+    builtin_split,
+    collate,
+    encode,
+    load_split,
+    read_lines,
+)
 from t5vae.tokenizer import train_sentencepiece
 
 
@@ -45,7 +53,7 @@ def test_empty_split_missing_files_and_unknown_names(tmp_path, monkeypatch):
         load_split("snli", "valid", tmp_path)
     with pytest.raises(DataError, match=r"yahoo does not exist"):
         load_split("yahoo", "train", tmp_path)
-    with pytest.raises(DataError, match="known datasets: ptb, snli, yahoo, yelp, builtin"):
+    with pytest.raises(DataError, match="known datasets: builtin, ptb, snli, yahoo, yelp"):
         load_split("wikitext", "train", tmp_path)
     monkeypatch.delenv("T5VAE_DATA_DIR", raising=False)
     with pytest.raises(DataError, match="no data directory"):

@@ -10,8 +10,14 @@ from torch.distributions import Normal, kl_divergence
 
 from t5vae.data import collate, encode
 from t5vae.model import reparameterize
-from t5vae.objectives import KLSchedule, delete_tokens, kl_per_dim, thresholded_kl
-from t5vae.training import vae_loss
+from t5vae.objectives import (
+    KLSchedule,
+    Objective,
+    delete_tokens,
+    kl_per_dim,
+    thresholded_kl,
+    vae_loss,
+)
 
 
 def test_kl_is_zero_for_standard_normal_posterior():
@@ -129,7 +135,9 @@ def test_denoising_never_touches_the_reconstruction_target(make_model, tokenizer
     labels_before = batch["labels"].clone()
     gen = torch.Generator().manual_seed(7)
     replay = torch.Generator().manual_seed(7)
-    terms = vae_loss(model, batch, kl_weight=0.0, denoise_prob=0.4, generator=gen)
+    terms = vae_loss(
+        model, batch, kl_weight=0.0, objective=Objective(denoise_prob=0.4), generator=gen
+    )
     assert torch.equal(batch["labels"], labels_before)
     noisy_ids, noisy_mask = delete_tokens(batch["input_ids"], batch["attention_mask"], 0.4, replay)
     mu, logvar = model.encode(noisy_ids, noisy_mask)

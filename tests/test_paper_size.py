@@ -6,8 +6,9 @@ import torch
 
 from t5vae.data import collate, encode, load_split
 from t5vae.model import T5VAE
+from t5vae.objectives import Objective, vae_loss
 from t5vae.tokenizer import load_tokenizer
-from t5vae.training import TrainConfig, set_trainable, vae_loss
+from t5vae.training import TrainConfig, set_trainable
 
 
 def test_t5_small_forward_backward_on_ptb(t5_small_dir, ptb_data_dir):
@@ -18,7 +19,7 @@ def test_t5_small_forward_backward_on_ptb(t5_small_dir, ptb_data_dir):
     set_trainable(model, TrainConfig(phase="phase2"))
     batch = collate(encode(tokenizer, sentences, max_length=128).ids, tokenizer.pad_token_id)
     assert batch["input_ids"].shape[1] < 128  # dynamic padding, not 256
-    terms = vae_loss(model, batch, kl_weight=0.5, kl_threshold=3.0, denoise_prob=0.15,
+    terms = vae_loss(model, batch, kl_weight=0.5, objective=Objective(kl_threshold=3.0, denoise_prob=0.15),
                      generator=torch.Generator().manual_seed(0))  # fmt: skip
     assert torch.isfinite(terms["loss"])
     # a random 32k-way softmax costs about log(32101) = 10.4 nats per token

@@ -23,7 +23,11 @@ def test_committed_params_are_valid_and_cover_the_paper_grid():
     assert {"smoke", "quick", "paper"} <= set(P.list_names("profiles"))
     assert set(P.list_names("datasets")) == {"ptb", "snli", "yelp", "yahoo", "builtin"}
     t = P.load_phase2("l3_p0.15")
-    assert (t.kl_threshold, t.denoise_prob, t.phase1) == (3, 0.15, "max_p0.15_frozen")
+    assert (t.objective.kl_threshold, t.objective.denoise_prob, t.phase1) == (
+        3,
+        0.15,
+        "max_p0.15_frozen",
+    )
     assert P.load_phase2("vanilla").phase1 is None
     paper = P.load_profile("paper")
     assert (
@@ -41,15 +45,25 @@ def params_copy(tmp_path):
 
 
 BAD = [
-    ("phase2/l0.5_p0.15", "kl_threshold", -1, r"l0\.5_p0\.15\.yaml: kl_threshold: must be >= 0"),
     (
         "phase2/l0.5_p0.15",
-        "denoise_prob",
-        1.0,
-        r"l0\.5_p0\.15\.yaml: denoise_prob: must be in \[0, 1\)",
+        "objective.kl_threshold",
+        -1,
+        r"l0\.5_p0\.15\.yaml: objective\.kl_threshold: must be >= 0",
     ),
-    ("phase2/l0.5_p0.15", "denoise_prob", -0.1, r"denoise_prob: must be in \[0, 1\)"),
-    ("phase2/l0.5_p0.15", "kl_thresold", 3, r"l0\.5_p0\.15\.yaml: kl_thresold: unknown key"),
+    (
+        "phase2/l0.5_p0.15",
+        "objective.denoise_prob",
+        1.0,
+        r"l0\.5_p0\.15\.yaml: objective\.denoise_prob: must be in \[0, 1\)",
+    ),
+    ("phase2/l0.5_p0.15", "objective.denoise_prob", -0.1, r"denoise_prob: must be in \[0, 1\)"),
+    (
+        "phase2/l0.5_p0.15",
+        "objective.kl_thresold",
+        3,
+        r"l0\.5_p0\.15\.yaml: objective\.kl_thresold: unknown key",
+    ),
     (
         "phase2/l0.5_p0.15",
         "phase1",
@@ -58,15 +72,27 @@ BAD = [
     ),
     (
         "phase2/l0.5_p0.15",
-        "kl_schedule",
+        "objective.kl_schedule",
         {"kind": "exp"},
-        r"p0\.15\.yaml: kl_schedule\.kind: must be one of",
+        r"p0\.15\.yaml: objective\.kl_schedule\.kind: must be one of",
     ),
     (
         "phase2/l0.5_p0.15",
-        "kl_threshold",
+        "objective.kl_threshold",
         "lots",
         r"kl_threshold: expected float or null, got 'lots'",
+    ),
+    (
+        "phase1/max_pnone_frozen",
+        "objective.kl_threshold",
+        0.5,
+        r"max_pnone_frozen\.yaml: objective: phase 1 has no KL term",
+    ),
+    (
+        "profiles/smoke",
+        "phase2.kl_schedule.warmup_ratio",
+        0,
+        r"smoke\.yaml: phase2\.kl_schedule\.warmup_ratio: must be in \(0, 1\]",
     ),
     (
         "phase1/max_pnone_frozen",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 import torch
 
 import t5vae.training as training
 from t5vae.model import T5VAE
+from t5vae.objectives import Objective
 from t5vae.training import TrainConfig, TrainingDiverged, train
 
 
@@ -30,14 +32,19 @@ def unchanged(before, model, prefix):
     ]
 
 
+OBJECTIVE_KEYS = {f.name for f in fields(Objective)}
+
+
 def run(model, tokenizer, corpus, tmp_path, **kw):
+    """train() on 48 sentences; keyword arguments of Objective go into the config's objective."""
     kw = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "progress": False, "select_by": "rec", **kw}
+    objective = Objective(**{k: kw.pop(k) for k in list(kw) if k in OBJECTIVE_KEYS})
     return train(
         model,
         tokenizer,
         corpus.sentences[:48],
         corpus.sentences[48:64],
-        TrainConfig(**kw),
+        TrainConfig(**kw, objective=objective),
         tmp_path,
     )
 
@@ -166,9 +173,9 @@ def test_resume_refuses_a_different_config(make_model, tokenizer, builtin_corpus
 
 def test_config_validation():
     with pytest.raises(ValueError, match="kl_threshold"):
-        TrainConfig(kl_threshold=-1)
+        TrainConfig(objective=Objective(kl_threshold=-1))
     with pytest.raises(ValueError, match="denoise_prob"):
-        TrainConfig(denoise_prob=1.0)
+        TrainConfig(objective=Objective(denoise_prob=1.0))
     with pytest.raises(ValueError, match="phase1_embeddings"):
         TrainConfig(phase1_embeddings="shared")
 

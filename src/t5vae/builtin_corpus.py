@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import random
 
-from t5vae.data import Corpus
-
 FACTORS = {
     "topic": ("food", "sport", "weather", "music"),
     "sentiment": ("positive", "negative"),
@@ -98,11 +96,3 @@ def generate(n: int, seed: int) -> tuple[list[str], list[dict]]:
         sentences.append(" ".join(words) + " .")
         factors.append(f)
     return sentences, factors
-
-
-def builtin_split(split: str, size: int | None = None, seed: int | None = None) -> Corpus:
-    """One split of the built-in corpus; sizes default to SPLIT_SIZES, seeds differ per split."""
-    n = SPLIT_SIZES[split] if size is None else size
-    sentences, factors = generate(n, SPLIT_SEEDS[split] if seed is None else seed)
-    labels = [f["sentiment"] for f in factors]
-    return Corpus("builtin", split, sentences, labels, source=f"builtin:{split}", factors=factors)

@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from t5vae import params as P
-from t5vae.results import atomic_write_text, collect
+from t5vae.io import atomic_write_text
+from t5vae.results import collect
 
 ALPHA = 0.05
 

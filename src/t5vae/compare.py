@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from t5vae.results import atomic_write_text, collect, metric_columns
+from t5vae.io import atomic_write_text
+from t5vae.results import collect, metric_columns
 
 SAME_ENV_RTOL, SAME_ENV_ATOL = 1e-6, 1e-9
 FLAG_RATE = 0.01  # probability that a run reproducing in another environment is flagged

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from t5vae.data import collate, encode
-from t5vae.model import T5VAE
+from t5vae.model import T5VAE, evaluating
 
 
 @torch.inference_mode()
@@ -31,8 +31,13 @@ def decode(
     """
     if strategy not in ("greedy", "sample"):
         raise ValueError(f"strategy must be 'greedy' or 'sample', got {strategy!r}")
-    was_training = model.training
-    model.eval()
+    with evaluating(model):
+        out = _decode(model, z, max_new_tokens, strategy, top_k, top_p, temperature, generator)
+    eos = model.t5.config.eos_token_id
+    return [row[: row.index(eos)] if eos in row else row for row in out.tolist()]
+
+
+def _decode(model, z, max_new_tokens, strategy, top_k, top_p, temperature, generator):
     batch, device = z.shape[0], z.device
     eos = model.t5.config.eos_token_id
     tokens = torch.full((batch, 1), model.start_id, dtype=torch.long, device=device)
@@ -52,11 +57,7 @@ def decode(
         if finished.all():
             break
         tokens = nxt.unsqueeze(1)
-    model.train(was_training)
-    result = []
-    for row in out.tolist():
-        result.append(row[: row.index(eos)] if eos in row else row)
-    return result
+    return out
 
 
 def _sample(logits: torch.Tensor, top_k: int, top_p: float, generator) -> torch.Tensor:
@@ -81,24 +82,21 @@ def to_text(tokenizer, ids: list[list[int]]) -> list[str]:
 
 
 @torch.inference_mode()
-def encode_sentences(model: T5VAE, tokenizer, sentences: list[str], max_length: int = 256):
-    """(mu, logvar) of each sentence."""
+def encode_sentences(model: T5VAE, tokenizer, sentences: list[str], max_length: int | None = None):
+    """(mu, logvar) of each sentence (eval mode), cut to max_length tokens like `evaluate`."""
     device = next(model.parameters()).device
-    batch = collate(encode(tokenizer, sentences, max_length).ids, model.pad_id)
-    return model.encode(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+    batch = collate(encode(tokenizer, sentences, max_length or 10**9).ids, model.pad_id)
+    with evaluating(model):
+        return model.encode(batch["input_ids"].to(device), batch["attention_mask"].to(device))
 
 
-def reconstruct(
-    model: T5VAE, tokenizer, sentences: list[str], batch_size: int = 64, **decode_kw
-) -> list[str]:
+def reconstruct(model: T5VAE, tokenizer, sentences: list[str], batch_size: int = 64,
+                max_length: int | None = None, **decode_kw) -> list[str]:  # fmt: skip
     """Decode each sentence from its posterior mean (greedy by default), batch by batch."""
-    was_training = model.training
-    model.eval()
     out = []
     for i in range(0, len(sentences), batch_size):
-        mu, _ = encode_sentences(model, tokenizer, sentences[i : i + batch_size])
+        mu, _ = encode_sentences(model, tokenizer, sentences[i : i + batch_size], max_length)
         out += to_text(tokenizer, decode(model, mu, **decode_kw))
-    model.train(was_training)
     return out
 
 
@@ -124,18 +122,12 @@ def sample_prior(model: T5VAE, tokenizer, n: int, seed: int = 0, **decode_kw) ->
 
 def interpolate(model: T5VAE, tokenizer, a: str, b: str, steps: int = 5, **decode_kw) -> list[str]:
     """Homotopy: decode (1 - t) mu_a + t mu_b for t evenly spaced in [0, 1] (Bowman et al. 2016)."""
-    was_training = model.training
-    model.eval()
     mu, _ = encode_sentences(model, tokenizer, [a, b])
-    model.train(was_training)
     t = torch.linspace(0, 1, steps, device=mu.device).unsqueeze(1)
     return to_text(tokenizer, decode(model, (1 - t) * mu[0] + t * mu[1], **decode_kw))
 
 
 def arithmetic(model: T5VAE, tokenizer, a: str, b: str, c: str, **decode_kw) -> str:
     """Decode mu_a - mu_b + mu_c (latent analogy: a is to b as ? is to c)."""
-    was_training = model.training
-    model.eval()
     mu, _ = encode_sentences(model, tokenizer, [a, b, c])
-    model.train(was_training)
     return to_text(tokenizer, decode(model, (mu[0] - mu[1] + mu[2]).unsqueeze(0), **decode_kw))[0]

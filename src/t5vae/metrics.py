@@ -21,13 +21,80 @@ averages MI over minibatches, which caps it at log(batch size).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from t5vae.data import batch_indices, collate, encode
+from t5vae.model import evaluating, reparameterize
 from t5vae.objectives import kl_per_dim, log_normal_diag
 from t5vae.progress import bar
 
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: how it is computed (description), shown (style) and read (direction)."""
+
+    name: str
+    description: str
+    lower_is_better: bool | None = None  # None: neither (a count, or more is not better)
+    style: str = "nats"  # table format: nats (2 decimals), ppl (3 significant digits >= 1000),
+    #                      count (integer; 1 decimal as a mean over seeds), ratio (3 decimals)
+    tables: tuple[str, ...] = ()  # the stages whose table has a column for it, in this order
+    curve: bool = False  # plotted per epoch (validation) in the training curves
+
+    def format(self, value: float, n: int = 1) -> str:
+        if self.style == "count":
+            return f"{int(value)}" if n == 1 else f"{value:.1f}"
+        if self.style == "ratio":
+            return f"{value:.3f}"
+        if self.style == "ppl" and abs(value) >= 1000:
+            return f"{value:.3g}"
+        return f"{value:.2f}"
+
+
+_P1, _P2, _BOTH = ("phase1",), ("phase2",), ("phase1", "phase2")
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("ppl", "exp(sum nll / tokens incl. EOS): perplexity per subword", True, "ppl", _BOTH),
+    Metric("ppl_word", "exp(sum nll / (words + one EOS per sentence)): per word, comparable "
+           "across tokenizers (He et al. 2019, Li et al. 2019)", True, "ppl", _P2),
+    Metric("ppl_elbo", "exp(sum neg_elbo / tokens): the paper's bound on ppl", True, "ppl", _P2),
+    Metric("nll", "-log p(x) by importance weighting with K samples of q(z|x) (Burda et al. 2016)",
+           True, "nats", _BOTH, curve=False),
+    Metric("neg_elbo", "rec + kl: an upper bound on -log p(x)", True, "nats", _P2, curve=True),
+    Metric("rec", "E_q[-log p(x|z)], one sample z ~ q(z|x) (Bowman et al. 2016)", True, "nats",
+           _BOTH, curve=True),
+    Metric("kl", "KL(q(z|x) || N(0, I)), analytic, no threshold", None, "nats", _BOTH, curve=True),
+    Metric("mi", "I_q(x; z) with the aggregate posterior over the whole set (He et al. 2019)",
+           False, "nats", _BOTH, curve=True),
+    Metric("au", "active units: dimensions with Var_x(E_q[z_d|x]) >= 0.01 (Burda et al. 2016)",
+           False, "count", _BOTH, curve=True),
+    Metric("bleu", "corpus BLEU (sacrebleu) of greedy reconstructions from mu against the inputs",
+           False, "nats", _BOTH),
+    Metric("distinct_1", "unique word unigrams / all, over sentences decoded from z ~ N(0, I)",
+           False, "ratio"),
+    Metric("distinct_2", "unique word bigrams / all, over sentences decoded from z ~ N(0, I) "
+           "(Li et al. 2016)", False, "ratio", _P2),
+    Metric("probe_*", "5-fold CV accuracy of a linear probe from z ~ q(z|x) to a known factor "
+           "(built-in corpus)", False, "nats"),
+    Metric("chance_*", "majority-class rate of that factor (what a probe gets from nothing)", None, "nats"),
+    Metric("n_sentences", "sentences evaluated", None, "count"),
+    Metric("n_tokens", "target tokens incl. EOS", None, "count"),
+    Metric("n_words", "whitespace words", None, "count"),
+    Metric("n_truncated", "sentences cut to the dataset's max_length", None, "count"),
+]}  # fmt: skip
+
+
+def metric(name: str) -> Metric:
+    """The registry entry of a metric (families such as probe_<factor> by their prefix)."""
+    if name in METRICS:
+        return METRICS[name]
+    prefix = name.split("_", 1)[0] + "_*"
+    return METRICS.get(prefix, Metric(name, ""))
+
+
+# What evaluate() returns: every results file has these (a metric added to the registry later is
+# optional, so older results files stay complete and tabulate with an empty column).
 METRIC_KEYS = (
     "rec", "kl", "neg_elbo", "nll", "ppl", "ppl_word", "ppl_elbo", "mi", "au",
     "n_sentences", "n_tokens", "n_words",
@@ -136,8 +203,13 @@ def evaluate(
         raise ValueError(f"mi_mode must be 'dataset' or 'batch', got {mi_mode!r}")
     if not sentences:
         raise ValueError("evaluate() needs at least one sentence")
-    was_training = model.training
-    model.eval()
+    with evaluating(model):
+        return _evaluate(model, tokenizer, sentences, iw_samples, batch_size, seed, max_length,
+                         mi_mode, au_delta, decoder_rows, progress, return_posteriors, cache_dir)  # fmt: skip
+
+
+def _evaluate(model, tokenizer, sentences, iw_samples, batch_size, seed, max_length, mi_mode,
+              au_delta, decoder_rows, progress, return_posteriors, cache_dir) -> dict:  # fmt: skip
     device = model_device(model)
     enc = encode(tokenizer, sentences, max_length=max_length or 10**9, cache_dir=cache_dir)
     pad_id = model.pad_id
@@ -152,8 +224,7 @@ def evaluate(
         mu, logvar = model.encode(batch["input_ids"], batch["attention_mask"])
         mu, logvar = mu.float(), logvar.float()
         b, d = mu.shape
-        eps = torch.randn((b, iw_samples, d), generator=generator).to(device)
-        z = mu.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps  # [b, K, D]
+        z = reparameterize(mu, logvar, generator, samples=iw_samples)  # [b, K, D]
         log_px = torch.empty((b, iw_samples), device=device)
         rows = decoder_rows or max(
             b, LOGITS_BUDGET // (batch["labels"].shape[1] * model.t5.config.vocab_size)
@@ -197,5 +268,4 @@ def evaluate(
     }
     if return_posteriors:
         result["mu"], result["logvar"] = mu_all, logvar_all
-    model.train(was_training)
     return result

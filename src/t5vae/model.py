@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,8 +26,15 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import DynamicCache, T5Config, T5ForConditionalGeneration
 
+from t5vae.io import atomic_dir
+
 POOLINGS = ("mean", "max")
 INJECTIONS = ("memory", "cross_attention")
+EMBEDDING_POLICIES = (
+    "frozen",
+    "untied",
+    "trainable",
+)  # phase 1: T5's tied embeddings (training.py)
 CONFIG_NAME = "t5vae_config.json"
 WEIGHTS_NAME = "model.safetensors"
 
@@ -66,11 +73,40 @@ def masked_pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
 
 
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode (dropout off) inside the block; its previous mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def default_device() -> torch.device:
+    """The device accelerate trains on here (CUDA, MPS or CPU): evaluation uses the same."""
+    from accelerate import PartialState
+
+    return PartialState().device
+
+
 def reparameterize(
-    mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    generator: torch.Generator | None = None,
+    samples: int | None = None,
 ) -> torch.Tensor:
-    """z = mu + sigma * eps with eps ~ N(0, I) (Kingma & Welling, 2014)."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    """z = mu + sigma * eps with eps ~ N(0, I) (Kingma & Welling, 2014).
+
+    mu, logvar [..., D] -> z [..., D], or [..., samples, D] with `samples`. eps is drawn on the
+    generator's device (a CPU generator also serves a model on the GPU), then moved to mu's.
+    """
+    shape = mu.shape if samples is None else (*mu.shape[:-1], samples, mu.shape[-1])
+    device = generator.device if generator is not None else mu.device
+    eps = torch.randn(shape, generator=generator, device=device, dtype=mu.dtype).to(mu.device)
+    if samples is not None:
+        mu, logvar = mu.unsqueeze(-2), logvar.unsqueeze(-2)
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -157,25 +193,11 @@ class T5VAE(nn.Module):
         `extra` maps file names to objects saved with torch.save in the same atomic step
         (the training state that goes with these weights).
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_dir(path) as tmp:
             (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2))
             save_model(self, str(tmp / WEIGHTS_NAME))
             for name, obj in (extra or {}).items():
                 torch.save(obj, tmp / name)
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                path.rename(old)
-                tmp.rename(path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> T5VAE:

@@ -1,18 +1,34 @@
-"""Training objective pieces: KL, KL thresholding, KL-weight schedules, token-deletion denoising.
+"""Training objectives: the collapse remedies as one config (`Objective`) and its loss (`vae_loss`).
 
 Loss per sentence (nats):  rec + beta(step) * sum_i max(lambda, KL_i)     (training)
 where rec = -log p(x|z) summed over target tokens (EOS included, padding excluded), and
 KL_i = KL(q(z_i|x) || N(0, 1)) per latent dimension. Evaluation always uses the plain KL.
+A remedy is a field of `Objective` (validated there, the params boundary) and, when it adds a term,
+a few lines of `vae_loss`: see CONTRIBUTING.md.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
+from torch import nn
 
-SCHEDULES = ("constant", "linear", "cyclical", "released")
+
+class ObjectiveError(ValueError):
+    """An invalid objective or schedule setting (the message names the setting)."""
+
+
+def check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ObjectiveError(f"{key}: {msg}")
+
+
+def check_prob(key: str, value: float) -> float:
+    """The one rule for a deletion / dropout probability: in [0, 1)."""
+    check(0 <= value < 1, key, f"must be in [0, 1), got {value}")
+    return value
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -32,9 +48,37 @@ def thresholded_kl(kl_dims: torch.Tensor, kl_threshold: float | None) -> torch.T
     return kl_dims.sum(-1)
 
 
+# ---------------------------------------------------------------------- KL-weight schedules
+def _constant(s: KLSchedule, step: int) -> float:
+    return s.max_weight
+
+
+def _linear(s: KLSchedule, step: int) -> float:
+    warmup = max(1.0, s.warmup_ratio * s.total_steps)
+    return s.max_weight * min(1.0, step / warmup)
+
+
+def _cyclical(s: KLSchedule, step: int) -> float:
+    cycle = s.total_steps / s.n_cycles
+    pos = (step % cycle) / cycle  # position within the cycle in [0, 1)
+    if pos < s.ratio_zero:
+        return 0.0
+    return s.max_weight * min(1.0, (pos - s.ratio_zero) / s.ratio_increase)
+
+
+def _released(s: KLSchedule, step: int) -> float:
+    cycle = 100 * s.steps_per_epoch
+    return s.max_weight * (step % cycle) / cycle
+
+
+SCHEDULE_FUNCTIONS = {"constant": _constant, "linear": _linear, "cyclical": _cyclical,
+                      "released": _released}  # fmt: skip
+SCHEDULES = tuple(SCHEDULE_FUNCTIONS)
+
+
 @dataclass
-class KLSchedule:
-    """beta(step): the KL weight at optimisation step `step` (0-based).
+class KLScheduleConfig:
+    """The shape of beta(step), the KL weight (a profile's or a technique's `kl_schedule`).
 
     constant  beta = max_weight.
     linear    beta = max_weight * min(1, step / (warmup_ratio * total_steps))   (Bowman et al. 2016)
@@ -45,8 +89,6 @@ class KLSchedule:
     """
 
     kind: str = "linear"
-    total_steps: int = 1
-    steps_per_epoch: int = 1
     max_weight: float = 1.0
     warmup_ratio: float = 0.5
     n_cycles: int = 4
@@ -54,37 +96,100 @@ class KLSchedule:
     ratio_zero: float = 0.0
 
     def __post_init__(self):
-        if self.kind not in SCHEDULES:
-            raise ValueError(f"kl_schedule kind must be one of {SCHEDULES}, got {self.kind!r}")
-        if self.total_steps < 1 or self.steps_per_epoch < 1:
-            raise ValueError("total_steps and steps_per_epoch must be >= 1")
-        if not 0 < self.warmup_ratio <= 1:
-            raise ValueError(f"warmup_ratio must be in (0, 1], got {self.warmup_ratio}")
-        if self.n_cycles < 1:
-            raise ValueError(f"n_cycles must be >= 1, got {self.n_cycles}")
-        if not (
-            0 <= self.ratio_zero
-            and 0 < self.ratio_increase
-            and self.ratio_zero + self.ratio_increase <= 1
-        ):
-            raise ValueError(
-                "cyclical schedule needs ratio_zero >= 0, ratio_increase > 0, sum <= 1"
-            )
+        check(self.kind in SCHEDULES, "kind", f"must be one of {SCHEDULES}, got {self.kind!r}")
+        check(self.max_weight >= 0, "max_weight", f"must be >= 0, got {self.max_weight}")
+        check(
+            0 < self.warmup_ratio <= 1,
+            "warmup_ratio",
+            f"must be in (0, 1], got {self.warmup_ratio}",
+        )
+        check(self.n_cycles >= 1, "n_cycles", f"must be >= 1, got {self.n_cycles}")
+        check(0 <= self.ratio_zero and 0 < self.ratio_increase
+              and self.ratio_zero + self.ratio_increase <= 1, "ratio_increase",
+              "cyclical schedule needs ratio_zero >= 0, ratio_increase > 0, sum <= 1")  # fmt: skip
+
+
+@dataclass
+class KLSchedule(KLScheduleConfig):
+    """beta(step) of one run: a schedule's shape over the run's total_steps (0-based steps)."""
+
+    total_steps: int = 1
+    steps_per_epoch: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.total_steps >= 1 and self.steps_per_epoch >= 1, "total_steps",
+              "total_steps and steps_per_epoch must be >= 1")  # fmt: skip
+
+    @classmethod
+    def of(cls, config: KLScheduleConfig, total_steps: int, steps_per_epoch: int) -> KLSchedule:
+        return cls(**asdict(config), total_steps=total_steps, steps_per_epoch=steps_per_epoch)
 
     def __call__(self, step: int) -> float:
-        if self.kind == "constant":
-            return self.max_weight
-        if self.kind == "linear":
-            warmup = max(1.0, self.warmup_ratio * self.total_steps)
-            return self.max_weight * min(1.0, step / warmup)
-        if self.kind == "cyclical":
-            cycle = self.total_steps / self.n_cycles
-            pos = (step % cycle) / cycle  # position within the cycle in [0, 1)
-            if pos < self.ratio_zero:
-                return 0.0
-            return self.max_weight * min(1.0, (pos - self.ratio_zero) / self.ratio_increase)
-        cycle = 100 * self.steps_per_epoch  # "released"
-        return self.max_weight * (step % cycle) / cycle
+        return SCHEDULE_FUNCTIONS[self.kind](self, step)
+
+
+# ---------------------------------------------------------------------- the objective
+PHASE1_SCHEDULE = KLScheduleConfig("constant", max_weight=0.0)  # phase 1: no KL term
+
+
+@dataclass
+class Objective:
+    """What a run minimises: one config per technique, carried whole from its YAML to the loss.
+
+        loss = rec + beta(step) * sum_d max(lambda, KL_d)
+    with rec = -log p(x | z), z ~ q(z | x~) where x~ is x with up to `denoise_prob` of its tokens
+    deleted (the decoder always reconstructs the clean x), and beta from `kl_schedule` (None: the
+    profile's phase schedule). Phase 1 is the same objective with beta = 0.
+    `vae_loss` returns every term by name; training logs whatever it returns.
+    """
+
+    kl_threshold: float | None = None  # lambda (free bits per dimension); None: plain KL
+    denoise_prob: float = 0.0  # p: token deletion on the encoder input
+    sample_z: bool = True  # False: z = mu (a plain autoencoder)
+    kl_schedule: KLScheduleConfig | None = None
+
+    def __post_init__(self):
+        if isinstance(self.kl_schedule, dict):  # (a checkpoint's stored config)
+            self.kl_schedule = KLScheduleConfig(**self.kl_schedule)
+        check(self.kl_threshold is None or self.kl_threshold >= 0, "kl_threshold",
+              f"must be >= 0 or null, got {self.kl_threshold}")  # fmt: skip
+        check_prob("denoise_prob", self.denoise_prob)
+
+    def extra_modules(self, model) -> nn.ModuleDict:
+        """Modules the loss trains besides the model (saved in the training state, not in the
+        model: evaluation and generation never use them)."""
+        return nn.ModuleDict()
+
+
+def vae_loss(
+    model,
+    batch: dict[str, torch.Tensor],
+    kl_weight: float,
+    objective: Objective | None = None,
+    generator: torch.Generator | None = None,
+    extra: nn.ModuleDict | None = None,
+    unk_id: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """One training pass of `objective`: {"loss": mean over sentences of the loss, and each
+    term, detached, by name (rec, kl: the plain KL, kl_term: the thresholded KL)}."""
+    objective = objective or Objective()
+    input_ids, mask = batch["input_ids"], batch["attention_mask"]
+    if objective.denoise_prob > 0:
+        input_ids, mask = delete_tokens(
+            input_ids, mask, objective.denoise_prob, generator=generator, pad_id=model.pad_id
+        )
+    out = model(input_ids, mask, batch["labels"], sample=objective.sample_z, generator=generator)
+    kl_dims = kl_per_dim(out["mu"], out["logvar"])
+    rec = out["rec"].mean()
+    kl_term = thresholded_kl(kl_dims, objective.kl_threshold).mean()
+    loss = rec + kl_weight * kl_term if kl_weight else rec
+    return {
+        "loss": loss,
+        "rec": rec.detach(),
+        "kl": kl_dims.sum(-1).mean().detach(),
+        "kl_term": kl_term.detach(),
+    }
 
 
 def delete_tokens(
@@ -103,8 +208,7 @@ def delete_tokens(
     Returns new (input_ids, attention_mask) trimmed to the longest result. Only the encoder input
     changes: the decoder target is never touched by this function.
     """
-    if not 0 <= denoise_prob < 1:
-        raise ValueError(f"denoise_prob must be in [0, 1), got {denoise_prob}")
+    check_prob("denoise_prob", denoise_prob)
     if denoise_prob == 0:
         return input_ids, attention_mask
     batch, length = input_ids.shape

@@ -20,10 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from t5vae.data import DATASETS
-from t5vae.model import INJECTIONS, POOLINGS
-from t5vae.objectives import SCHEDULES
-from t5vae.training import EMBEDDING_POLICIES
+from t5vae.model import EMBEDDING_POLICIES, INJECTIONS, POOLINGS
+from t5vae.objectives import KLScheduleConfig, Objective, ObjectiveError
 
 PARAMS_ENV = "T5VAE_PARAMS_DIR"
 
@@ -103,7 +101,7 @@ class PhaseParams:
     select_by: str = "neg_elbo"
     grad_accum: int = 1
     mixed_precision: str = "no"
-    kl_schedule: dict = field(default_factory=lambda: {"kind": "linear", "warmup_ratio": 0.5})
+    kl_schedule: KLScheduleConfig = field(default_factory=KLScheduleConfig)  # phase 2's default
     valid_iw_samples: int = 1
     num_workers: int = 0  # DataLoader worker processes building batches (0: in the main process)
 
@@ -117,8 +115,6 @@ class PhaseParams:
             "mixed_precision",
             "must be no, fp16 or bf16",
         )
-        _check(self.kl_schedule.get("kind", "linear") in SCHEDULES, "kl_schedule.kind",
-               f"must be one of {SCHEDULES}")  # fmt: skip
 
 
 @dataclass
@@ -173,11 +169,32 @@ def check_seeds(seeds, key: str = "seeds") -> list[int]:
 
 
 @dataclass
+class HubSource:
+    """Where a dataset is on the Hugging Face Hub (for `source: hub`; needs network)."""
+
+    name: str = ""  # e.g. stanfordnlp/snli
+    config: str | None = None
+    text: str = "text"  # column with the sentence
+    label: str | None = None  # column with a label, if any
+    splits: dict = field(default_factory=lambda: {"train": "train", "valid": "validation",
+                                                  "test": "test"})  # fmt: skip
+
+    def __post_init__(self):
+        _check(bool(self.name), "name", "must name a Hub dataset")
+        _check(set(self.splits) == {"train", "valid", "test"}, "splits",
+               "must map train, valid and test to the Hub's split names")  # fmt: skip
+
+
+@dataclass
 class DatasetParams:
+    """params/datasets/<name>.yaml: the file is the dataset's registration (no code needed)."""
+
     name: str = ""
     source: str = "files"  # "files" (Optimus layout), "hub", "builtin"
     max_length: int = 128
-    label: str | None = None  # what the label column means, for plots
+    labelled: bool = False  # files: each line is "label<TAB>text" (Yelp)
+    label: str | None = None  # what the label means, for plots
+    hub: HubSource | None = None  # the Hub version (required by source: hub)
     # SentencePiece settings for this corpus (override the profile's when it trains one)
     tokenizer: dict = field(default_factory=dict)
 
@@ -187,12 +204,10 @@ class DatasetParams:
         if self.tokenizer:
             TokenizerParams(**{**asdict(TokenizerParams()), **self.tokenizer})  # validates values
         _check(
-            self.name in DATASETS,
-            "name",
-            f"unknown dataset {self.name!r}; known: {', '.join(DATASETS)}",
+            self.source in ("files", "hub", "builtin"), "source", "must be files, hub or builtin"
         )
         _check(
-            self.source in ("files", "hub", "builtin"), "source", "must be files, hub or builtin"
+            self.source != "hub" or self.hub is not None, "hub", "source: hub needs a hub: section"
         )
         _check(self.max_length >= 2, "max_length", "must be >= 2")
 
@@ -201,21 +216,19 @@ class DatasetParams:
 class Phase1Variant:
     name: str = ""
     pooling: str = "max"
-    denoise_prob: float = 0.0
     freeze_decoder: bool = True
     phase1_embeddings: str = "frozen"
+    objective: Objective = field(default_factory=Objective)  # phase 1: denoise_prob only
 
     def __post_init__(self):
         _check(
             self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}, got {self.pooling!r}"
         )
-        _check(
-            0 <= self.denoise_prob < 1,
-            "denoise_prob",
-            f"must be in [0, 1), got {self.denoise_prob}",
-        )
         _check(self.phase1_embeddings in EMBEDDING_POLICIES, "phase1_embeddings",
                f"must be one of {EMBEDDING_POLICIES}")  # fmt: skip
+        o = self.objective
+        _check(o.kl_threshold is None and o.kl_schedule is None, "objective",
+               "phase 1 has no KL term: set only denoise_prob (and sample_z) here")  # fmt: skip
 
 
 @dataclass
@@ -223,28 +236,11 @@ class Phase2Technique:
     name: str = ""
     label: str = ""  # row name in the tables
     phase1: str | None = "max_pnone_frozen"  # phase-1 variant to start from; None = vanilla VAE
-    pooling: str | None = None  # vanilla VAE only (otherwise the phase-1 variant's)
-    kl_threshold: float | None = None
-    denoise_prob: float = 0.0
-    kl_schedule: dict | None = None  # None: the profile's phase2.kl_schedule
-    sample_z: bool = True
+    pooling: str = "max"  # vanilla VAE only (otherwise the phase-1 variant's)
+    objective: Objective = field(default_factory=Objective)  # kl_schedule null: the profile's
 
     def __post_init__(self):
-        _check(self.kl_threshold is None or self.kl_threshold >= 0, "kl_threshold",
-               f"must be >= 0 or null, got {self.kl_threshold}")  # fmt: skip
-        _check(
-            0 <= self.denoise_prob < 1,
-            "denoise_prob",
-            f"must be in [0, 1), got {self.denoise_prob}",
-        )
-        _check(
-            self.pooling is None or self.pooling in POOLINGS,
-            "pooling",
-            f"must be one of {POOLINGS}",
-        )
-        if self.kl_schedule is not None:
-            _check(self.kl_schedule.get("kind", "linear") in SCHEDULES, "kl_schedule.kind",
-                   f"must be one of {SCHEDULES}")  # fmt: skip
+        _check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
 
 
 @dataclass
@@ -285,17 +281,31 @@ def _build(cls, data, file: str, prefix: str = ""):
         )
     kwargs = {}
     for key, value in data.items():
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, {} if value is None else value, file, f"{prefix}{key}.")
+        hint = _dataclass_hint(hints[key])
+        if hint is not None and value is not None:
+            kwargs[key] = _build(hint, value, file, f"{prefix}{key}.")
             continue
+        if hint is not None and not _type_ok(None, hints[key]):  # `key:` with no value: defaults
+            kwargs[key] = _build(hint, {}, file, f"{prefix}{key}.")
+            continue
+        hint = hints[key]
         if not _type_ok(value, hint):
             raise ParamsError(f"{file}: {prefix}{key}: expected {_type_name(hint)}, got {value!r}")
         kwargs[key] = value
     try:
         return cls(**kwargs)
-    except ParamsError as e:
+    except (ParamsError, ObjectiveError) as e:
         raise ParamsError(f"{file}: {prefix}{e}") from None
+
+
+def _dataclass_hint(hint):
+    """The dataclass in a `D` or `D | None` type hint, else None."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        found = [h for h in typing.get_args(hint) if dataclasses.is_dataclass(h)]
+        return found[0] if found else None
+    return None
 
 
 def _type_ok(value, hint) -> bool:

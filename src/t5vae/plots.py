@@ -25,18 +25,22 @@ def pretraining_loss(history: list[dict]):
 
 
 def training_curves(history: list[dict], title: str = ""):
-    """Per epoch: train rec and KL, the KL weight, and validation MI / AU / KL."""
+    """Per epoch: the KL weight, every training term and the registry's validation curves."""
     import matplotlib.pyplot as plt
+
+    from t5vae.tables import curve_columns
 
     sns = _sns()
     df = pd.DataFrame(history)
-    panels = [("train_rec", "train rec (nats)"), ("train_kl", "train KL (nats)"), ("kl_weight", "KL weight"),
-              ("valid_mi", "valid MI (nats)"), ("valid_au", "valid active units"), ("valid_neg_elbo", "valid -ELBO")]  # fmt: skip
-    panels = [p for p in panels if p[0] in df]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.1 * len(panels), 2.8), squeeze=False)
-    for ax, (col, label) in zip(axes[0], panels, strict=True):
+    panels = [c for c in ["kl_weight", *curve_columns(history[0] if history else {})] if c in df]
+    cols = min(4, max(1, len(panels)))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows), squeeze=False)
+    for ax, col in zip(axes.flat, panels, strict=False):
         sns.lineplot(data=df, x="epoch", y=col, ax=ax, marker="o")
-        ax.set(title=label, ylabel="")
+        ax.set(title=col.replace("_", " "), ylabel="")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -19,6 +19,7 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from t5vae.data import collate, encode
+from t5vae.io import atomic_dir
 from t5vae.progress import bar
 
 PRETRAIN_VERSION = 1  # bump when the pretraining code changes what it produces
@@ -148,16 +149,11 @@ def pretrain_t5(
             history.append({"step": step + 1, "loss": sum(running) / len(running)})
             running = []
     model.eval()
-    tmp = out.with_name(out.name + ".tmp")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
     info = {"key": key, "params": params, "t5_overrides": t5_overrides, "seed": seed,
             "n_sentences": len(sentences), "history": history, "wall_time_s": time.time() - t0,
             "n_parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
-    (tmp / "pretrain.json").write_text(json.dumps(info, indent=2))
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "pretrain.json").write_text(json.dumps(info, indent=2))
     return out, history

@@ -20,7 +20,6 @@ import fcntl
 import os
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -30,7 +29,9 @@ from pathlib import Path
 
 from t5vae import params as P
 from t5vae import pipeline as pl
-from t5vae.results import atomic_write_text, is_complete, read_results, write_failure
+from t5vae import runs
+from t5vae.io import atomic_dir, atomic_write_text
+from t5vae.results import is_complete, read_results, write_failure
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -185,7 +186,7 @@ def shared_kernel():
 
 def common_parameters(spec: pl.RunSpec) -> dict:
     return {"profile": spec.profile.name, "dataset": spec.dataset.name, "seed": spec.seed,
-            "output_root": str(spec.runs_root.parent), "data_dir": spec.data_dir}  # fmt: skip
+            "output_root": str(spec.root), "data_dir": spec.data_dir}  # fmt: skip
 
 
 def run_job(job: Job) -> str:
@@ -222,9 +223,9 @@ def main(argv=None) -> int:
     except (P.ParamsError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    root = pl.output_root(args.output_root)
-    results_dir, runs_dir = root / "results" / profile.name, root / "runs" / profile.name
-    reference = Path(args.reference) if args.reference else pl.reference_dir(profile.name)
+    root = runs.output_root(args.output_root)
+    results_dir, runs_dir = runs.results_dir(profile.name, root), runs.runs_dir(profile.name, root)
+    reference = Path(args.reference) if args.reference else runs.reference_dir(profile.name)
     n_jobs = args.jobs or default_jobs(profile)
     with exclusive(results_dir / ".lock"):
         t0 = time.time()
@@ -294,9 +295,7 @@ def save_reference(results_dir: Path, reference: Path) -> None:
     """Replace `reference` by the results files, tables, claims and figures of results_dir."""
     from t5vae.results import result_files
 
-    reference.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{reference.name}.", dir=reference.parent))
-    try:
+    with atomic_dir(reference) as tmp:
         for path in result_files(results_dir):
             dest = tmp / path.relative_to(results_dir)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -307,15 +306,6 @@ def save_reference(results_dir: Path, reference: Path) -> None:
         if (results_dir / "figures").is_dir():
             shutil.copytree(results_dir / "figures", tmp / "figures",
                             ignore=shutil.ignore_patterns("comparison.png"))  # fmt: skip
-        old = reference.with_name(f".{reference.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if reference.exists():
-            reference.rename(old)
-        tmp.rename(reference)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_timing(results_dir: Path, done: list[Job], base_s: float, grid_s: float) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from t5vae.io import atomic_write_json
 from t5vae.metrics import METRIC_KEYS
 
 PACKAGES = ("t5vae", "torch", "transformers", "accelerate", "datasets", "sentencepiece", "numpy")
@@ -25,17 +25,6 @@ PACKAGES = ("t5vae", "torch", "transformers", "accelerate", "datasets", "sentenc
 
 class ResultsError(ValueError):
     """A results file is corrupted, truncated or not a results file (the message names it)."""
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file + rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def git_state(repo: Path | None = None) -> dict:
@@ -136,14 +125,14 @@ def write_results(spec, metrics: dict, examples: dict | None = None,
     )
     record["examples"] = examples or {}
     record["history"] = history or []
-    atomic_write_text(spec.results_file, json.dumps(record, indent=2, default=float))
+    atomic_write_json(spec.results_file, record, default=float)
     return record
 
 
 def write_failure(spec, error: str, **extra) -> dict:
     """Mark a run failed (kept in the tables as failed, never silently omitted)."""
     record = _record(spec, "failed", None, error=error, **extra)
-    atomic_write_text(spec.results_file, json.dumps(record, indent=2))
+    atomic_write_json(spec.results_file, record)
     return record
 
 

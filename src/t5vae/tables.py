@@ -8,29 +8,26 @@ numbers), `summary.csv` the mean, standard deviation and count of every metric.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from t5vae.results import atomic_write_text, collect, metric_columns, provenance_warnings
+from t5vae.io import atomic_file, atomic_write_text
+from t5vae.metrics import METRICS, metric
+from t5vae.results import collect, metric_columns, provenance_warnings
 
-PHASE1_COLUMNS = ["rec", "kl", "mi", "au", "nll", "ppl", "bleu"]
-PHASE2_COLUMNS = ["ppl", "ppl_word", "ppl_elbo", "nll", "neg_elbo", "rec", "kl", "mi", "au",
-                  "bleu", "distinct_2"]  # fmt: skip
 STAGE_TITLES = {"phase1": "Phase 1 variants (encoder pretraining)", "phase2": "Phase 2 ablation"}
+
+
+def table_columns(stage: str) -> list[str]:
+    """The metrics a stage's table shows, in the registry's order (metrics.METRICS)."""
+    return [m.name for m in METRICS.values() if stage in m.tables]
 
 
 def _fmt(v, col: str, n: int = 1) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "-"
-    if col == "au":
-        return f"{int(v)}" if n == 1 else f"{v:.1f}"
-    if col.startswith("distinct"):
-        return f"{v:.3f}"
-    if col.startswith("ppl") and abs(v) >= 1000:
-        return f"{v:.3g}"
-    return f"{v:.2f}"
+    return metric(col).format(v, n)
 
 
 def mean_std_cell(values: pd.Series, col: str, row_n: int | None = None) -> str:
@@ -69,7 +66,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def table_frame(df: pd.DataFrame, dataset: str, stage: str) -> pd.DataFrame:
     """One table of the paper's layout: rows = runs, columns = n + metrics (+ factor probes)."""
-    cols = PHASE1_COLUMNS if stage == "phase1" else PHASE2_COLUMNS
+    cols = table_columns(stage)
     sub = df[(df["dataset"] == dataset) & (df["stage"] == stage)]
     probes = sorted(c for c in sub.columns if c.startswith("probe_") and sub[c].notna().any())
     rows = []
@@ -205,8 +202,7 @@ def write_figures(results_dir: Path) -> list[Path]:
         for r in d2.itertuples():
             for h in read_results(Path(r.path)).get("history") or []:
                 curves.append({"label": r.label, "seed": r.seed, "epoch": h["epoch"],
-                               **{k: h.get(k) for k in ("valid_neg_elbo", "valid_kl", "valid_mi",
-                                                         "valid_au", "train_rec")}})  # fmt: skip
+                               **{k: h[k] for k in curve_columns(h) if k in h}})  # fmt: skip
         if curves:
             long = pd.DataFrame(curves).melt(id_vars=["label", "seed", "epoch"], var_name="metric")
             g = sns.relplot(data=long, x="epoch", y="value", hue="label", col="metric", kind="line",
@@ -216,6 +212,14 @@ def write_figures(results_dir: Path) -> list[Path]:
             paths.append(_save(g.figure, fig_dir / f"{dataset}_training_curves.png"))
     plt.close("all")
     return paths
+
+
+def curve_columns(row: dict) -> list[str]:
+    """What a history row's curves show: every training term the objective logged (train_*)
+    and the validation metrics the registry marks as curves (valid_*)."""
+    return [k for k in row if k.startswith("train_")] + [
+        f"valid_{m.name}" for m in METRICS.values() if m.curve
+    ]
 
 
 def _rate_distortion(ok: pd.DataFrame, dataset: str, fig_dir: Path) -> Path:
@@ -238,8 +242,7 @@ def _rate_distortion(ok: pd.DataFrame, dataset: str, fig_dir: Path) -> Path:
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
     return path

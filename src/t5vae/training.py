@@ -2,45 +2,44 @@
 
 phase1  encoder + latent heads learn to autoencode, KL weight 0, decoder frozen (by default):
         rec only. The decoder stays the pretrained language model.
-phase2  everything trains on  rec + beta(step) * sum_d max(lambda, KL_d)  with token-deletion
-        denoising of the encoder input, from a phase-1 checkpoint (or from the base model:
-        the "vanilla VAE" baseline).
+phase2  everything trains on the run's `Objective` (objectives.py): rec + beta(step) * thresholded
+        KL, with token-deletion denoising of the encoder input, from a phase-1 checkpoint (or from
+        the base model: the "vanilla VAE" baseline).
 
 Each epoch ends with a validation pass (`evaluate`) whose metrics go into the history, an
 atomically written `last/` checkpoint (model + optimizer + every process's RNG streams + data
 position + history: resumable, also mid-epoch with `checkpoint_every`) and a `best/` model when
 the selection metric improved; early stopping watches the same metric. With N processes
 (`accelerate launch`) each takes its 1/N of every global batch and DDP averages the gradients.
+
+The checkpoint is written here rather than with `Accelerator.save_state`: save_state writes its
+folder in place (a crash mid-save leaves a half checkpoint), stores the wrapped module (so `last/`
+would not be a T5VAE checkpoint) and knows neither our sampling generator nor the data position.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from t5vae.data import batch_indices, collate, encode
+from t5vae.io import atomic_write_json
 from t5vae.metrics import evaluate
-from t5vae.model import T5VAE
-from t5vae.objectives import KLSchedule, delete_tokens, kl_per_dim, thresholded_kl
+from t5vae.model import EMBEDDING_POLICIES, T5VAE
+from t5vae.objectives import PHASE1_SCHEDULE, KLSchedule, KLScheduleConfig, Objective, vae_loss
 from t5vae.progress import bar as progress_bar
 
 PHASES = ("phase1", "phase2")
-EMBEDDING_POLICIES = ("frozen", "untied", "trainable")
 TRAIN_STATE = "train_state.pt"
-NOT_RESULTS = {
-    "progress",
-    "checkpoint_every",
-    "num_workers",
-    "cache_dir",
-}  # config fields that cannot change a run's numbers
+# config fields that cannot change a run's numbers (resuming with other values is fine)
+NOT_RESULTS = {"progress", "checkpoint_every", "num_workers", "cache_dir"}
 
 
 class TrainingDiverged(RuntimeError):
@@ -63,11 +62,7 @@ class TrainConfig:
     max_length: int = 128
     bucket: bool = True
     seed: int = 0
-    # collapse remedies (phase 2; denoising also in phase 1 variants)
-    kl_schedule: dict = field(default_factory=lambda: {"kind": "linear", "warmup_ratio": 0.5})
-    kl_threshold: float | None = None
-    denoise_prob: float = 0.0
-    sample_z: bool = True  # False: z = mu (a plain autoencoder)
+    objective: Objective = field(default_factory=Objective)  # the collapse remedies
     # phase 1
     freeze_decoder: bool = True
     phase1_embeddings: str = "frozen"  # what happens to T5's tied embeddings when freezing
@@ -81,27 +76,38 @@ class TrainConfig:
     cache_dir: str | None = None  # tokenised corpora as Arrow files (see data.encode)
 
     def __post_init__(self):
+        if isinstance(self.objective, dict):  # (a checkpoint's stored config)
+            self.objective = Objective(**self.objective)
         if self.phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {self.phase!r}")
         if self.phase1_embeddings not in EMBEDDING_POLICIES:
             raise ValueError(
                 f"phase1_embeddings must be one of {EMBEDDING_POLICIES}, got {self.phase1_embeddings!r}"
             )
-        if self.kl_threshold is not None and self.kl_threshold < 0:
-            raise ValueError(f"kl_threshold must be >= 0, got {self.kl_threshold}")
-        if not 0 <= self.denoise_prob < 1:
-            raise ValueError(f"denoise_prob must be in [0, 1), got {self.denoise_prob}")
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("epochs, batch_size and grad_accum must be >= 1")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
 
     def kl_weight_schedule(self, total_steps: int, steps_per_epoch: int) -> KLSchedule:
-        if self.phase == "phase1":
-            return KLSchedule("constant", total_steps, steps_per_epoch, max_weight=0.0)
-        return KLSchedule(
-            total_steps=total_steps, steps_per_epoch=steps_per_epoch, **self.kl_schedule
-        )
+        """beta(step): 0 in phase 1; the objective's schedule (default: linear) in phase 2."""
+        shape = PHASE1_SCHEDULE if self.phase == "phase1" else self.objective.kl_schedule
+        return KLSchedule.of(shape or KLScheduleConfig(), total_steps, steps_per_epoch)
+
+
+def config_differences(stored: dict, cfg: TrainConfig) -> list[str]:
+    """Fields whose stored value differs from cfg's (dotted names). A field the stored config lacks
+    (added to the code after it was written) counts as its default: old checkpoints still resume."""
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    now, before = flat(asdict(cfg)), flat(asdict(TrainConfig(phase=cfg.phase)))
+    before.update(flat(stored))
+    return sorted(k for k in now if k.split(".")[0] not in NOT_RESULTS and before.get(k) != now[k])
 
 
 class CollatedBatches(torch.utils.data.Dataset):
@@ -154,57 +160,23 @@ def set_trainable(model: T5VAE, cfg: TrainConfig) -> None:
         model.t5.shared.weight.requires_grad_(False)
 
 
-def vae_loss(
-    model: T5VAE,
-    batch: dict[str, torch.Tensor],
-    kl_weight: float,
-    kl_threshold: float | None = None,
-    denoise_prob: float = 0.0,
-    sample_z: bool = True,
-    generator: torch.Generator | None = None,
-) -> dict[str, torch.Tensor]:
-    """One training pass: mean over sentences of rec + kl_weight * thresholded KL.
-
-    Denoising deletes encoder-input tokens only; the reconstruction target is the clean sentence.
-    Returns the loss and its detached terms (rec, plain kl) for logging.
-    """
-    input_ids, mask = batch["input_ids"], batch["attention_mask"]
-    if denoise_prob > 0:
-        input_ids, mask = delete_tokens(
-            input_ids, mask, denoise_prob, generator=generator, pad_id=model.pad_id
-        )
-    out = model(input_ids, mask, batch["labels"], sample=sample_z, generator=generator)
-    kl_dims = kl_per_dim(out["mu"], out["logvar"])
-    rec = out["rec"].mean()
-    kl_term = thresholded_kl(kl_dims, kl_threshold).mean()
-    loss = rec + kl_weight * kl_term if kl_weight else rec
-    return {
-        "loss": loss,
-        "rec": rec.detach(),
-        "kl": kl_dims.sum(-1).mean().detach(),
-        "kl_term": kl_term.detach(),
-    }
-
-
 class LossModule(torch.nn.Module):
-    """forward(batch, ...) = vae_loss(model, batch, ...): the unit `accelerate` wraps."""
+    """The model, the objective and the modules the objective trains besides the model: the unit
+    `accelerate` wraps (the loss is computed in a forward so that DDP all-reduces its gradients).
 
-    def __init__(self, model: T5VAE):
+    forward(batch, kl_weight, generator) = vae_loss(...): {"loss", and every term by name}.
+    """
+
+    def __init__(self, model: T5VAE, objective: Objective, tokenizer=None):
         super().__init__()
         self.model = model
+        self.objective = objective
+        self.extra = objective.extra_modules(model)
+        self.unk_id = getattr(tokenizer, "unk_token_id", None)
 
-    def forward(
-        self, batch, kl_weight, kl_threshold=None, denoise_prob=0.0, sample_z=True, generator=None
-    ):
-        return vae_loss(
-            self.model, batch, kl_weight, kl_threshold, denoise_prob, sample_z, generator
-        )
-
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    def forward(self, batch, kl_weight, generator=None):
+        return vae_loss(self.model, batch, kl_weight, self.objective, generator, self.extra,
+                        self.unk_id)  # fmt: skip
 
 
 def is_finished(out_dir: str | os.PathLike) -> bool:
@@ -219,12 +191,46 @@ def is_finished(out_dir: str | os.PathLike) -> bool:
 
 
 @dataclass
+class TrainState:
+    """Where training stands: saved in `last/` with the weights, enough to continue exactly."""
+
+    epoch: int = 0  # epochs finished
+    batch_in_epoch: int = 0  # batches of the current epoch already trained (mid-epoch save)
+    step: int = 0  # optimiser steps
+    best: float = math.inf  # best selection metric so far
+    bad_epochs: int = 0  # epochs since it last improved
+    history: list = field(default_factory=list)  # one row per epoch
+    epoch_sums: dict | None = None  # running sums of the current epoch's terms (mid-epoch save)
+    finished: bool = False
+    stopped_early: bool = False
+
+
+@dataclass
 class TrainResult:
     history: list[dict]
     best_dir: Path
     last_dir: Path
     stopped_early: bool
     wall_time_s: float
+
+
+@dataclass
+class _Loop:
+    """What every step of one training run uses (built once by `train`)."""
+
+    cfg: TrainConfig
+    accelerator: object
+    wrapper: torch.nn.Module  # the prepared LossModule
+    optimizer: torch.optim.Optimizer
+    params: list
+    schedule: KLSchedule
+    generator: torch.Generator
+    train_ids: list[list[int]]
+    out: Path
+
+    @property
+    def model(self) -> T5VAE:
+        return self.accelerator.unwrap_model(self.wrapper).model
 
 
 def train(
@@ -242,200 +248,214 @@ def train(
     order, optimizer and RNG state), so an interrupted run ends as an uninterrupted one would.
     """
     from accelerate import Accelerator
-    from accelerate.utils import gather_object
 
     out = Path(out_dir)
-    last_dir, best_dir = out / "last", out / "best"
     out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum
     )
-    rank, world = accelerator.process_index, accelerator.num_processes
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != world:  # each process would train alone on every batch, writing the same files
-        raise RuntimeError(
-            f"launched as {launched} processes (WORLD_SIZE) but accelerate runs {world}: on a "
-            "machine without GPUs set ACCELERATE_USE_CPU=1 (`ACCELERATE_USE_CPU=1 accelerate "
-            "launch --multi_gpu --num_processes N ...`)"
-        )
-
-    state = None
-    if resume and (last_dir / TRAIN_STATE).is_file():
-        state = torch.load(last_dir / TRAIN_STATE, map_location="cpu", weights_only=False)
-        differ = sorted(k for k in set(state["config"]) | set(asdict(cfg)) if k not in NOT_RESULTS
-                        and state["config"].get(k) != asdict(cfg).get(k))  # fmt: skip
-        if differ:
-            raise ValueError(
-                f"{last_dir} was written with a different training config ({', '.join(differ)}); "
-                "delete it or use another output directory"
-            )
+    _refuse_unseen_launch(accelerator)
+    stored = _read_checkpoint(out / "last", cfg) if resume else None
     set_trainable(model, cfg)  # (may untie embeddings: before loading a checkpoint's weights)
-    if state is not None:
-        model.load_state_dict(T5VAE.from_pretrained(last_dir).state_dict())
-    params = [p for p in model.parameters() if p.requires_grad]
+    loss_module = LossModule(model, cfg.objective, tokenizer)
+    if stored is not None:
+        model.load_state_dict(T5VAE.from_pretrained(out / "last").state_dict())
+        loss_module.extra.load_state_dict(stored.get("extra") or {})
+    params = [p for p in loss_module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    # the loss is computed inside a module's forward so that DDP all-reduces its gradients
-    wrapper, optimizer = accelerator.prepare(LossModule(model), optimizer)
-    raw_model: T5VAE = accelerator.unwrap_model(wrapper).model
-    device = accelerator.device
-
-    train_enc = encode(tokenizer, train_sentences, cfg.max_length, cache_dir=cfg.cache_dir)
-    lengths = [len(x) for x in train_enc.ids]
-    steps_per_epoch = math.ceil(len(lengths) / cfg.batch_size / cfg.grad_accum)
+    wrapper, optimizer = accelerator.prepare(loss_module, optimizer)
+    train_ids = encode(tokenizer, train_sentences, cfg.max_length, cache_dir=cfg.cache_dir).ids
+    steps_per_epoch = math.ceil(len(train_ids) / cfg.batch_size / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
-    schedule = cfg.kl_weight_schedule(total_steps, steps_per_epoch)
-    generator = torch.Generator(device="cpu").manual_seed(cfg.seed + 1000 * rank)
-
-    history: list[dict] = []
-    epoch, batch_in_epoch, step, best, bad_epochs = 0, 0, 0, math.inf, 0
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
-        best, bad_epochs, history = state["best"], state["bad_epochs"], state["history"]
-        rngs = state["rng_per_process"]
-        if len(rngs) != world and not state.get("finished"):
-            raise ValueError(
-                f"{last_dir} was saved by {len(rngs)} processes, this run has {world}: resume "
-                f"with `accelerate launch --num_processes {len(rngs)}` (each process's random "
-                "streams are in the checkpoint), or delete it to start again"
-            )
-        rng = rngs[rank % len(rngs)]  # (a finished run draws nothing more)
-        torch.set_rng_state(rng["torch"])
-        generator.set_state(rng["generator"])
-        random.setstate(rng["python"])
-        if torch.cuda.is_available() and rng.get("cuda") is not None:
-            torch.cuda.set_rng_state_all(rng["cuda"])
-
-    def save_last(
-        epoch_: int, batch_: int, finished: bool = False, stopped_early: bool = False
-    ) -> None:
-        rng = {  # every process's own streams (sampling z, denoising, dropout)
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "generator": generator.get_state(),
-            "python": random.getstate(),
-        }
-        rngs = gather_object([rng]) if world > 1 else [rng]
-        if not accelerator.is_main_process:
-            return
-        raw_model.save_pretrained(last_dir, extra={TRAIN_STATE: {
-                "config": asdict(cfg),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch_, "batch_in_epoch": batch_, "step": step,
-                "best": best, "bad_epochs": bad_epochs, "history": history,
-                "rng_per_process": rngs,
-                "epoch_sums": sums if batch_ else None,
-                "finished": finished,
-                "stopped_early": stopped_early,
-            }})  # fmt: skip
+    generator = torch.Generator(device="cpu").manual_seed(
+        cfg.seed + 1000 * accelerator.process_index
+    )
+    loop = _Loop(cfg, accelerator, wrapper, optimizer, params,
+                 cfg.kl_weight_schedule(total_steps, steps_per_epoch), generator, train_ids, out)  # fmt: skip
+    state = _restore(loop, stored) if stored is not None else TrainState()
 
     t0 = time.time()
-    stopped_early = bool(state and state.get("stopped_early"))
-    done = bool(state and state.get("finished")) or epoch >= cfg.epochs
-    done = done or (cfg.max_steps is not None and step >= cfg.max_steps)
-    while not done:
+    while not _done(state, cfg):
         epoch_t0 = time.time()
-        wrapper.train()
-        batches = batch_indices(
-            lengths, cfg.batch_size, shuffle=True, seed=cfg.seed + epoch, bucket=cfg.bucket
-        )
-        if world > 1:  # every process needs at least one sentence of each global batch
-            batches = [b for b in batches if len(b) >= world]
-        loader = torch.utils.data.DataLoader(
-            CollatedBatches(train_enc.ids, [b[rank::world] for b in batches[batch_in_epoch:]],
-                            raw_model.pad_id),
-            batch_size=None, num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
-            generator=torch.Generator().manual_seed(cfg.seed + epoch),  # not the global RNG
-        )  # fmt: skip
-        sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0}
-        if state is not None and state.get("epoch_sums") and batch_in_epoch:
-            sums = dict(state["epoch_sums"])  # resuming mid-epoch: keep the epoch's running sums
-        bar = progress_bar(
-            None, cfg.progress and accelerator.is_local_main_process, total=len(batches), initial=batch_in_epoch,
-            desc=f"{cfg.phase} epoch {epoch + 1}/{cfg.epochs}", leave=False,
-        )  # fmt: skip
-        for b, cpu_batch in enumerate(loader, start=batch_in_epoch):
-            batch = {k: v.to(device, non_blocking=True) for k, v in cpu_batch.items()}
-            beta = schedule(step)
-            with accelerator.accumulate(wrapper), accelerator.autocast():
-                terms = wrapper(
-                    batch, beta, cfg.kl_threshold, cfg.denoise_prob, cfg.sample_z, generator
-                )
-                loss = terms["loss"]
-                # one device-to-host transfer per step: the logged values and the NaN check
-                loss_v, rec_v, kl_v = (
-                    torch.stack([loss.detach(), terms["rec"], terms["kl"]]).float().tolist()
-                )
-                if not math.isfinite(loss_v):
-                    bad = "rec" if not math.isfinite(rec_v) else "kl"
-                    raise TrainingDiverged(
-                        f"{cfg.phase}: loss is {loss_v} at step {step} (epoch {epoch + 1}, "
-                        f"batch {b}); non-finite term: {bad}. Last good checkpoint: {last_dir}"
-                    )
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.grad_clip:
-                    accelerator.clip_grad_norm_(params, cfg.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            if accelerator.sync_gradients:
-                step += 1
-            sums["loss"], sums["rec"], sums["kl"] = (
-                sums["loss"] + loss_v,
-                sums["rec"] + rec_v,
-                sums["kl"] + kl_v,
-            )
-            sums["n"] += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.2f}", rec=f"{sums['rec'] / sums['n']:.2f}",
-                            kl=f"{sums['kl'] / sums['n']:.2f}", beta=f"{beta:.3f}")  # fmt: skip
-            if (
-                cfg.checkpoint_every
-                and step % cfg.checkpoint_every == 0
-                and accelerator.sync_gradients
-            ):
-                save_last(epoch, b + 1)
-            if cfg.max_steps is not None and step >= cfg.max_steps:
-                break
-        bar.close()
-        batch_in_epoch = 0
-        epoch += 1
-        # validation on the main process, then selection / early stopping
-        row = {"epoch": epoch, "step": step, "kl_weight": schedule(max(step - 1, 0))}
-        row.update({f"train_{k}": sums[k] / max(sums["n"], 1) for k in ("loss", "rec", "kl")})
-        if valid_sentences:
-            metrics = evaluate(
-                raw_model, tokenizer, valid_sentences, iw_samples=cfg.valid_iw_samples,
-                batch_size=cfg.batch_size, seed=cfg.seed, max_length=cfg.max_length, progress=False,
-                cache_dir=cfg.cache_dir,
-            )  # fmt: skip
-            row.update({f"valid_{k}": v for k, v in metrics.items()})
-        row["wall_time_s"] = time.time() - epoch_t0
-        history.append(row)
-        metric = (
-            row.get(f"valid_{cfg.select_by}", row["train_loss"])
-            if cfg.select_by != "last"
-            else -step
-        )
-        improved = metric < best
-        if improved:
-            best, bad_epochs = metric, 0
-            if accelerator.is_main_process:
-                raw_model.save_pretrained(best_dir)
-        else:
-            bad_epochs += 1
-        stopped_early = cfg.patience is not None and bad_epochs >= cfg.patience
-        done = (
-            stopped_early
-            or epoch >= cfg.epochs
-            or (cfg.max_steps is not None and step >= cfg.max_steps)
-        )
-        if accelerator.is_main_process:
-            _atomic_json(out / "history.json", history)
-        save_last(
-            epoch, 0, finished=done, stopped_early=stopped_early
-        )  # written last: the commit point
+        sums = _train_epoch(loop, state)
+        _end_of_epoch(loop, state, sums, tokenizer, valid_sentences, time.time() - epoch_t0)
     accelerator.wait_for_everyone()
-    return TrainResult(history, best_dir, last_dir, stopped_early, time.time() - t0)
+    return TrainResult(state.history, out / "best", out / "last", state.stopped_early,
+                       time.time() - t0)  # fmt: skip
+
+
+def _refuse_unseen_launch(accelerator) -> None:
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:  # each process would train alone, same files
+        raise RuntimeError(
+            f"launched as {launched} processes (WORLD_SIZE) but accelerate runs "
+            f"{accelerator.num_processes}: on a machine without GPUs set ACCELERATE_USE_CPU=1 "
+            "(`ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes N ...`)"
+        )
+
+
+def _read_checkpoint(last_dir: Path, cfg: TrainConfig) -> dict | None:
+    """The stored training state of `last_dir` (None if there is none), checked against cfg."""
+    if not (last_dir / TRAIN_STATE).is_file():
+        return None
+    stored = torch.load(last_dir / TRAIN_STATE, map_location="cpu", weights_only=False)
+    differ = config_differences(stored["config"], cfg)
+    if differ:
+        raise ValueError(
+            f"{last_dir} was written with a different training config ({', '.join(differ)}); "
+            "delete it or use another output directory"
+        )
+    return stored
+
+
+def _restore(loop: _Loop, stored: dict) -> TrainState:
+    """Optimizer, position, history and this process's random streams from a checkpoint."""
+    loop.optimizer.load_state_dict(stored["optimizer"])
+    known = {f.name for f in fields(TrainState)}
+    state = TrainState(**{k: v for k, v in stored.items() if k in known})
+    rngs, world = stored["rng_per_process"], loop.accelerator.num_processes
+    if len(rngs) != world and not state.finished:
+        raise ValueError(
+            f"{loop.out / 'last'} was saved by {len(rngs)} processes, this run has {world}: "
+            f"resume with `accelerate launch --num_processes {len(rngs)}` (each process's random "
+            "streams are in the checkpoint), or delete it to start again"
+        )
+    rng = rngs[loop.accelerator.process_index % len(rngs)]  # (a finished run draws nothing more)
+    torch.set_rng_state(rng["torch"])
+    loop.generator.set_state(rng["generator"])
+    random.setstate(rng["python"])
+    if torch.cuda.is_available() and rng.get("cuda") is not None:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return state
+
+
+def _done(state: TrainState, cfg: TrainConfig) -> bool:
+    return (state.finished or state.stopped_early or state.epoch >= cfg.epochs
+            or (cfg.max_steps is not None and state.step >= cfg.max_steps))  # fmt: skip
+
+
+def _train_epoch(loop: _Loop, state: TrainState) -> dict[str, float]:
+    """Train from the state's position to the end of the epoch; returns the terms' running sums."""
+    cfg, acc = loop.cfg, loop.accelerator
+    rank, world = acc.process_index, acc.num_processes
+    loop.wrapper.train()
+    lengths = [len(x) for x in loop.train_ids]
+    batches = batch_indices(lengths, cfg.batch_size, shuffle=True, seed=cfg.seed + state.epoch,
+                            bucket=cfg.bucket)  # fmt: skip
+    if world > 1:  # every process needs at least one sentence of each global batch
+        batches = [b for b in batches if len(b) >= world]
+    loader = torch.utils.data.DataLoader(
+        CollatedBatches(loop.train_ids, [b[rank::world] for b in batches[state.batch_in_epoch:]],
+                        loop.model.pad_id),
+        batch_size=None, num_workers=cfg.num_workers, pin_memory=acc.device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed + state.epoch),  # not the global RNG
+    )  # fmt: skip
+    resuming = state.epoch_sums and state.batch_in_epoch
+    sums = dict(state.epoch_sums) if resuming else {"n": 0}  # mid-epoch: keep the running sums
+    bar = progress_bar(None, cfg.progress and acc.is_local_main_process, total=len(batches),
+                       initial=state.batch_in_epoch, leave=False,
+                       desc=f"{cfg.phase} epoch {state.epoch + 1}/{cfg.epochs}")  # fmt: skip
+    for b, cpu_batch in enumerate(loader, start=state.batch_in_epoch):
+        beta = loop.schedule(state.step)
+        values = _train_step(loop, state, cpu_batch, beta, b)
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+        sums["n"] += 1
+        bar.update(1)
+        bar.set_postfix({k: f"{sums[k] / sums['n']:.2f}" for k in values} | {"beta": f"{beta:.3f}"})
+        if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and acc.sync_gradients:
+            state.batch_in_epoch, state.epoch_sums = b + 1, sums
+            _save_last(loop, state)
+        if cfg.max_steps is not None and state.step >= cfg.max_steps:
+            break
+    bar.close()
+    return sums
+
+
+def _train_step(loop: _Loop, state: TrainState, cpu_batch, beta: float, b: int) -> dict[str, float]:
+    """One forward/backward (and optimiser step when gradients sync); the terms as floats."""
+    acc = loop.accelerator
+    batch = {k: v.to(acc.device, non_blocking=True) for k, v in cpu_batch.items()}
+    with acc.accumulate(loop.wrapper), acc.autocast():
+        terms = loop.wrapper(batch, beta, loop.generator)
+        names = list(terms)
+        # one device-to-host transfer per step: the logged values and the NaN check
+        values = dict(zip(names, torch.stack([terms[k].detach().float() for k in names]).tolist(),
+                          strict=True))  # fmt: skip
+        if not math.isfinite(values["loss"]):
+            bad = next((k for k in names if k != "loss" and not math.isfinite(values[k])), "loss")
+            raise TrainingDiverged(
+                f"{loop.cfg.phase}: loss is {values['loss']} at step {state.step} (epoch "
+                f"{state.epoch + 1}, batch {b}); non-finite term: {bad}. Last good checkpoint: "
+                f"{loop.out / 'last'}"
+            )
+        acc.backward(terms["loss"])
+        if acc.sync_gradients and loop.cfg.grad_clip:
+            acc.clip_grad_norm_(loop.params, loop.cfg.grad_clip)
+        loop.optimizer.step()
+        loop.optimizer.zero_grad(set_to_none=True)
+    if acc.sync_gradients:
+        state.step += 1
+    return values
+
+
+def _end_of_epoch(loop: _Loop, state: TrainState, sums: dict, tokenizer, valid_sentences,
+                  wall_time_s: float) -> None:  # fmt: skip
+    """Validation, history, best/ selection, early stopping, then `last/` (the commit point)."""
+    cfg, acc = loop.cfg, loop.accelerator
+    state.batch_in_epoch, state.epoch_sums = 0, None
+    state.epoch += 1
+    row = {
+        "epoch": state.epoch,
+        "step": state.step,
+        "kl_weight": loop.schedule(max(state.step - 1, 0)),
+    }
+    row.update({f"train_{k}": v / max(sums["n"], 1) for k, v in sums.items() if k != "n"})
+    if valid_sentences:
+        metrics = evaluate(
+            loop.model, tokenizer, valid_sentences, iw_samples=cfg.valid_iw_samples,
+            batch_size=cfg.batch_size, seed=cfg.seed, max_length=cfg.max_length, progress=False,
+            cache_dir=cfg.cache_dir,
+        )  # fmt: skip
+        row.update({f"valid_{k}": v for k, v in metrics.items()})
+    row["wall_time_s"] = wall_time_s
+    state.history.append(row)
+    if cfg.select_by == "last":
+        metric = -state.step
+    else:
+        metric = row.get(f"valid_{cfg.select_by}", row["train_loss"])
+    if metric < state.best:
+        state.best, state.bad_epochs = metric, 0
+        if acc.is_main_process:
+            loop.model.save_pretrained(loop.out / "best")
+    else:
+        state.bad_epochs += 1
+    state.stopped_early = cfg.patience is not None and state.bad_epochs >= cfg.patience
+    state.finished = _done(state, cfg)
+    if acc.is_main_process:
+        atomic_write_json(loop.out / "history.json", state.history, default=str)
+    _save_last(loop, state)
+
+
+def _save_last(loop: _Loop, state: TrainState) -> None:
+    """`last/`: weights + optimizer + state + every process's random streams, in one atomic step."""
+    from accelerate.utils import gather_object
+
+    acc = loop.accelerator
+    rng = {  # this process's own streams (sampling z, denoising, dropout)
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "generator": loop.generator.get_state(),
+        "python": random.getstate(),
+    }
+    rngs = gather_object([rng]) if acc.num_processes > 1 else [rng]
+    if not acc.is_main_process:
+        return
+    extra = acc.unwrap_model(loop.wrapper).extra
+    loop.model.save_pretrained(loop.out / "last", extra={TRAIN_STATE: {
+        **asdict(state), "config": asdict(loop.cfg), "optimizer": loop.optimizer.state_dict(),
+        "extra": extra.state_dict(), "rng_per_process": rngs,
+    }})  # fmt: skip

@@ -1,0 +1,89 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Phase 1: train the encoder as an autoencoder
+#
+# The VAE is `x → T5 encoder → pooling → (μ, log σ²) → z → T5 decoder → x`. The decoder is pretrained,
+# the latent heads are new. Training everything at once with a KL term lets the strong decoder ignore
+# z (*posterior collapse*). Park & Lee therefore first train **only the encoder side** (encoder, pooling,
+# μ/σ heads) to autoencode, with the decoder frozen and **no KL term**: the encoder learns to put
+# information in z that the pretrained decoder can read before any pressure towards the prior.
+#
+# Variants (the paper's phase-1 table): pooling (`mean` / `max` over the real tokens of the last
+# encoder layer), token-deletion denoising of the encoder input (`p` ∈ {0, 0.15, 0.4}) and freezing the
+# decoder or not.
+#
+# *This notebook is the pair of `notebooks/01_phase1_encoder.py` (jupytext): edit either, then run
+# `python scripts/build_notebooks.py`; the stored outputs come from the smoke profile.*
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/t5vae/blob/main/notebooks/01_phase1_encoder.ipynb)
+
+# %%
+# On Colab (or anywhere t5vae is not installed): install the package from its repository.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("t5vae") is None:
+    subprocess.run(["git", "clone", "-q", "https://github.com/OWNER/t5vae", "t5vae"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "t5vae"], check=True)
+    sys.path.insert(0, os.path.abspath("t5vae/src"))
+
+# %% tags=["parameters"]
+profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
+dataset = "builtin"  # params/datasets/<dataset>.yaml: builtin, ptb, snli, yelp, yahoo
+seed = None  # finetuning seed (default: the profile's first seed)
+output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or the repository)
+data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
+variant = "max_pnone_frozen"  # params/phase1/<variant>.yaml
+
+# %%
+from t5vae import display, plots
+from t5vae import pipeline as pl
+
+display.quiet()  # no library warnings or download bars in the notebook's output
+
+# %%
+spec = pl.make_spec(profile, dataset, "phase1", variant, output_root, data_dir, seed)
+print(display.describe(spec))
+
+# %% [markdown]
+# ## What trains
+#
+# With `freeze_decoder: true` the decoder blocks, the latent-to-memory projection and `lm_head` are
+# frozen. T5 ties its encoder input embeddings to the decoder's and to `lm_head`; the released code froze
+# them silently with `lm_head`. Here it is the explicit choice `phase1_embeddings` (`frozen`, `untied`:
+# the encoder gets its own trainable copy, or `trainable`). The decoder's cross-attention never runs:
+# z reaches the decoder only as one extra key/value slot in every self-attention layer.
+
+# %%
+pl.prepare_base(spec)
+display.trainable_summary(pl.new_model(spec, spec.variant.pooling), pl.train_config(spec))
+
+# %% [markdown]
+# ## Train
+#
+# Loss per sentence: reconstruction only, `rec = −log p(x | z)` summed over target tokens (EOS included,
+# padding excluded), with z sampled from q(z|x). Validation metrics are computed after every epoch; the
+# checkpoint with the best validation `rec` is kept (`best/`), with early stopping in the `paper` profile.
+
+# %%
+result = pl.ensure_trained(spec)
+display.history_table(result.history)
+
+# %% tags=["nbval-ignore-output"]
+plots.training_curves(result.history, f"phase 1: {variant}")
