@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import pandas as pd
@@ -49,8 +50,9 @@ def describe(spec: RunSpec) -> str:
     elif spec.stage == "phase2":
         t = spec.technique
         schedule = t.objective.kl_schedule or prof.phase2.kl_schedule
+        shape = ", ".join(f"{k} {v}" for k, v in asdict(schedule).items())
         lines.append(f"phase 2 technique {t.name} ({t.label}): from phase 1 {t.phase1}, objective "
-                     f"{_objective(t.objective)}, kl_schedule {_objective(schedule)}")  # fmt: skip
+                     f"{_objective(t.objective)}, kl_schedule: {shape}")  # fmt: skip
     if spec.stage in STAGES:
         ph = prof.phase1 if spec.stage == "phase1" else prof.phase2
         lines.append(f"training: {ph.epochs} epochs, batch {ph.batch_size}, lr {ph.lr}")
@@ -59,8 +61,6 @@ def describe(spec: RunSpec) -> str:
 
 def _objective(obj) -> str:
     """The fields of a config that differ from their defaults (`{}`: all defaults)."""
-    from dataclasses import fields
-
     changed = {f.name: getattr(obj, f.name) for f in fields(obj)
                if getattr(obj, f.name) != f.default and f.name != "kl_schedule"}  # fmt: skip
     return "{" + ", ".join(f"{k}: {v}" for k, v in changed.items()) + "}"
