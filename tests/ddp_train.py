@@ -21,6 +21,7 @@ from t5vae import training  # noqa: E402
 from t5vae.data import builtin_split  # noqa: E402
 from t5vae.model import T5VAE  # noqa: E402
 from t5vae.objectives import KLScheduleConfig, Objective  # noqa: E402
+from t5vae.phases import TrainConfig  # noqa: E402
 from t5vae.tokenizer import load_tokenizer  # noqa: E402
 
 
@@ -50,7 +51,7 @@ def main() -> None:
     sentences = builtin_split("train", size=64).sentences
     objective = Objective(kl_threshold=0.1, kl_schedule=KLScheduleConfig("constant"), sample_z=not det,
                           denoise_prob=0.0 if det else 0.3)  # fmt: skip
-    cfg = training.TrainConfig(
+    cfg = TrainConfig(
         phase="phase2", epochs=2, batch_size=16, lr=1e-3, progress=False, select_by="last",
         objective=objective, checkpoint_every=2,
     )  # fmt: skip

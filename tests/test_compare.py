@@ -199,3 +199,25 @@ def test_claims_file_is_validated(tmp_path):
     (root / "claims.yaml").write_text("- {claim: x, run: phase2/vanilla, metric: kl}\n")
     with pytest.raises(P.ParamsError, match=r"\[0\]\.versus: give exactly one of versus"):
         P.load_claims(root)
+
+
+def test_results_written_before_a_metric_existed_still_load_and_tabulate(tmp_path):
+    """A results file from before a registry metric (here bleu, distinct_2 and the schema field)
+    is complete, not recomputed; its table cells for the new metrics are empty."""
+    from t5vae.results import is_complete
+
+    results = write_grid(tmp_path, {("phase2", "vanilla"): [1.0]})
+    path = results / "builtin" / "seed0" / "phase2-vanilla.json"
+    record = json.loads(path.read_text())
+    assert record["schema"] == 2
+    del record["schema"], record["history"]
+    record["metrics"] = {k: v for k, v in record["metrics"].items() if k in METRIC_KEYS}
+    path.write_text(json.dumps(record))
+    assert is_complete(path)
+    md = write_tables(results)["md"].read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| vanilla VAE |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    header = next(line for line in md.splitlines() if line.startswith("| run |"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[names.index("bleu")] == "-" and cells[names.index("distinct_2")] == "-"
+    assert cells[names.index("kl")] == "1.00"

@@ -7,8 +7,8 @@ import torch
 from t5vae.data import collate, encode, load_split
 from t5vae.model import T5VAE
 from t5vae.objectives import Objective, vae_loss
+from t5vae.phases import TrainConfig, set_trainable
 from t5vae.tokenizer import load_tokenizer
-from t5vae.training import TrainConfig, set_trainable
 
 
 def test_t5_small_forward_backward_on_ptb(t5_small_dir, ptb_data_dir):

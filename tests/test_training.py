@@ -11,7 +11,8 @@ import torch
 import t5vae.training as training
 from t5vae.model import T5VAE
 from t5vae.objectives import Objective
-from t5vae.training import TrainConfig, TrainingDiverged, train
+from t5vae.phases import TrainConfig
+from t5vae.training import TrainingDiverged, train
 
 
 def snapshot(model):
@@ -209,3 +210,25 @@ def test_a_launch_that_accelerate_does_not_see_is_refused(
     with pytest.raises(RuntimeError, match="ACCELERATE_USE_CPU=1"):
         run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2")
     assert not (tmp_path / "last").exists()
+
+
+def test_a_checkpoint_without_a_newer_config_field_still_resumes(
+    make_model, tokenizer, builtin_corpus, tmp_path
+):
+    """A field added to TrainConfig or Objective after a checkpoint was written counts as its
+    default there: the run resumes; a field whose value really differs is still refused."""
+    kw = dict(phase="phase2", epochs=2, checkpoint_every=1, kl_threshold=0.1)
+    run(make_model(), tokenizer, builtin_corpus, tmp_path, **{**kw, "epochs": 1})
+    path = tmp_path / "last" / training.TRAIN_STATE
+    state = torch.load(path, weights_only=False)
+    del state["config"]["weight_decay"], state["config"]["objective"]["sample_z"]  # "older code"
+    state["config"]["epochs"], state["finished"] = 2, False
+    torch.save(state, path)
+    res = run(make_model(), tokenizer, builtin_corpus, tmp_path, **kw)
+    assert [r["epoch"] for r in res.history] == [1, 2]
+    state = torch.load(path, weights_only=False)
+    del state["config"]["objective"]["sample_z"]
+    state["finished"] = False
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"different training config \(epochs, objective\.sample_z\)"):
+        run(make_model(), tokenizer, builtin_corpus, tmp_path, **{**kw, "epochs": 3, "sample_z": False})

@@ -9,8 +9,8 @@ import pandas as pd
 
 from t5vae.metrics import METRICS, metric
 from t5vae.model import T5VAE
+from t5vae.phases import TrainConfig, set_trainable
 from t5vae.runs import REPO, STAGES, RunSpec, output_root
-from t5vae.training import TrainConfig
 
 
 def quiet() -> None:
@@ -68,8 +68,6 @@ def _objective(obj) -> str:
 
 def trainable_summary(model: T5VAE, cfg: TrainConfig) -> pd.DataFrame:
     """Parameter groups of the model and whether each trains under `cfg`."""
-    from t5vae.training import set_trainable
-
     set_trainable(model, cfg)
     groups = {
         "encoder input embeddings": [model.t5.encoder.embed_tokens.weight],

@@ -144,9 +144,9 @@ class T5VAE(nn.Module):
     def from_base(
         cls,
         base: str | os.PathLike | T5Config | T5ForConditionalGeneration = "t5-small",
-        latent_dim: int = 32,
-        pooling: str = "max",
-        injection: str = "memory",
+        latent_dim: int = T5VAEConfig.latent_dim,
+        pooling: str = T5VAEConfig.pooling,
+        injection: str = T5VAEConfig.injection,
         pretrained: bool = True,
     ) -> T5VAE:
         """Wrap a T5 checkpoint (Hub name or local dir), a T5Config (random init) or a T5 model.

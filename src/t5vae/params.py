@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from t5vae.model import EMBEDDING_POLICIES, INJECTIONS, POOLINGS
+from t5vae.model import EMBEDDING_POLICIES, INJECTIONS, POOLINGS, T5VAEConfig
 from t5vae.objectives import KLScheduleConfig, Objective, ObjectiveError
 
 PARAMS_ENV = "T5VAE_PARAMS_DIR"
@@ -39,8 +39,8 @@ def _check(cond: bool, key: str, msg: str) -> None:
 class ModelParams:
     base: str = "t5-small"  # Hub name, local directory, or "builtin" (pretrained here, offline)
     pretrained: bool = True  # False: random init from the base's config
-    latent_dim: int = 32
-    injection: str = "memory"
+    latent_dim: int = T5VAEConfig.latent_dim
+    injection: str = T5VAEConfig.injection
     t5_overrides: dict = field(default_factory=dict)  # T5Config fields for the builtin base
 
     def __post_init__(self):
@@ -215,7 +215,7 @@ class DatasetParams:
 @dataclass
 class Phase1Variant:
     name: str = ""
-    pooling: str = "max"
+    pooling: str = T5VAEConfig.pooling
     freeze_decoder: bool = True
     phase1_embeddings: str = "frozen"
     objective: Objective = field(default_factory=Objective)  # phase 1: denoise_prob only
@@ -236,7 +236,7 @@ class Phase2Technique:
     name: str = ""
     label: str = ""  # row name in the tables
     phase1: str | None = "max_pnone_frozen"  # phase-1 variant to start from; None = vanilla VAE
-    pooling: str = "max"  # vanilla VAE only (otherwise the phase-1 variant's)
+    pooling: str = T5VAEConfig.pooling  # vanilla VAE only (otherwise the phase-1 variant's)
     objective: Objective = field(default_factory=Objective)  # kl_schedule null: the profile's
 
     def __post_init__(self):

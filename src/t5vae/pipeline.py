@@ -17,6 +17,7 @@ import torch
 from t5vae.data import Corpus, DataError, encode, load_split
 from t5vae.io import atomic_dir, atomic_write_json
 from t5vae.model import T5VAE, WEIGHTS_NAME, default_device, reparameterize
+from t5vae.phases import TrainConfig
 from t5vae.runs import (
     STAGES,
     RunSpec,
@@ -27,7 +28,7 @@ from t5vae.runs import (
     reference_dir,
     results_dir,
 )
-from t5vae.training import TrainConfig, TrainResult, is_finished, train
+from t5vae.training import TrainResult, is_finished, train
 
 __all__ = ["STAGES", "RunSpec", "base_spec", "make_spec", "output_root", "reference_dir"]
 

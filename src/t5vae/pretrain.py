@@ -113,20 +113,35 @@ def pretrain_t5(
         if info.get("key") == key and (out / "config.json").is_file():
             return out, info["history"]
     torch.manual_seed(seed)
-    rng = random.Random(seed)
     model = T5ForConditionalGeneration(config)
+    ids = [
+        x[:-1] for x in encode(tokenizer, sentences, max_length).ids
+    ]  # EOS re-added by corruption
+    t0 = time.time()
+    history = _span_corruption_loop(model, tokenizer, ids, random.Random(seed), steps, batch_size,
+                                    lr, noise_density, mean_span_length, progress)  # fmt: skip
+    model.eval()
+    info = {"key": key, "params": params, "t5_overrides": t5_overrides, "seed": seed,
+            "n_sentences": len(sentences), "history": history, "wall_time_s": time.time() - t0,
+            "n_parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "pretrain.json").write_text(json.dumps(info, indent=2))
+    return out, history
+
+
+def _span_corruption_loop(model, tokenizer, ids, rng, steps, batch_size, lr, noise_density,
+                          mean_span_length, progress) -> list[dict]:  # fmt: skip
+    """AdamW with linear warm-up (5%) and decay on span-corrupted batches; loss every steps/50."""
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda s: min(1.0, (s + 1) / max(1, steps // 20)) * max(0.0, 1 - s / max(steps, 1)),
     )
-    ids = [
-        x[:-1] for x in encode(tokenizer, sentences, max_length).ids
-    ]  # EOS re-added by corruption
     sentinels, eos, pad = sentinel_ids(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id
-    history, t0, running = [], time.time(), []
-    order: list[int] = []
+    history, running, order = [], [], []
     for step in bar(range(steps), progress, desc="pretrain base T5"):
         if len(order) < batch_size:
             order += rng.sample(range(len(ids)), len(ids))
@@ -148,12 +163,4 @@ def pretrain_t5(
         if (step + 1) % max(1, steps // 50) == 0 or step + 1 == steps:
             history.append({"step": step + 1, "loss": sum(running) / len(running)})
             running = []
-    model.eval()
-    info = {"key": key, "params": params, "t5_overrides": t5_overrides, "seed": seed,
-            "n_sentences": len(sentences), "history": history, "wall_time_s": time.time() - t0,
-            "n_parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
-    with atomic_dir(out) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "pretrain.json").write_text(json.dumps(info, indent=2))
-    return out, history
+    return history

@@ -20,6 +20,9 @@ import pandas as pd
 from t5vae.io import atomic_write_json
 from t5vae.metrics import METRIC_KEYS
 
+# 1: results/<profile>/<dataset>/<run>.json, no seed, history or trained_with (before reference/)
+# 2: seed folders, "seed", "history", "provenance.trained_with", "schema"
+RESULTS_SCHEMA = 2
 PACKAGES = ("t5vae", "torch", "transformers", "accelerate", "datasets", "sentencepiece", "numpy")
 
 
@@ -108,7 +111,8 @@ def _record(spec, status: str, metrics: dict | None, error: str | None = None, *
     label = spec.technique.label if spec.stage == "phase2" else spec.name
     return {
         "run_id": spec.run_id, "profile": spec.profile.name, "dataset": spec.dataset.name,
-        "seed": spec.seed, "stage": spec.stage, "name": spec.name, "label": label or spec.name,
+        "schema": RESULTS_SCHEMA, "seed": spec.seed, "stage": spec.stage, "name": spec.name,
+        "label": label or spec.name,
         "status": status, "error": error, "metrics": metrics, "provenance": provenance(spec, **extra),
     }  # fmt: skip
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from t5vae import params as P
+from t5vae.phases import PHASES
 
-STAGES = ("phase1", "phase2")
+STAGES = PHASES  # the stages of the grid that train (plus "base": tokenizer and base model)
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_ROOT = REPO / "reference"
 OUTPUT_ENV = "T5VAE_OUTPUT_ROOT"
