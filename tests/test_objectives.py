@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from t5vae.data import collate, encode
-from t5vae.model import reparameterize
+from t5vae.model import labels_to_decoder_inputs, reparameterize
 from t5vae.objectives import (
     KLSchedule,
     Objective,
@@ -17,6 +17,7 @@ from t5vae.objectives import (
     kl_per_dim,
     thresholded_kl,
     vae_loss,
+    word_dropout,
 )
 
 
@@ -144,3 +145,44 @@ def test_denoising_never_touches_the_reconstruction_target(make_model, tokenizer
     z = reparameterize(mu, logvar, replay)
     expected = -model.log_likelihood(z, labels_before).mean()
     torch.testing.assert_close(terms["rec"], expected)
+
+
+def test_word_dropout_replaces_decoder_inputs_only(tokenizer):
+    """Bowman et al. (2016): each previous word fed to the decoder becomes <unk> with probability
+    p; the start token, padding and the targets are never touched."""
+    sentences = ["the chef cooked a soup yesterday and it was lovely ."] * 200 + ["the team won ."]
+    batch = collate(encode(tokenizer, sentences).ids)
+    labels = batch["labels"].clone()
+    unk = tokenizer.unk_token_id
+    clean = labels_to_decoder_inputs(labels, 0, 0)
+    got = word_dropout(labels, 0.3, unk, 0, 0, torch.Generator().manual_seed(0))
+    assert torch.equal(batch["labels"], labels)
+    assert (got[:, 0] == 0).all()  # start token kept
+    real = torch.zeros_like(clean, dtype=torch.bool)
+    real[:, 1:] = labels[:, :-1] >= 0
+    changed = got != clean
+    assert not (changed & ~real).any()  # padding never replaced
+    assert (got[changed] == unk).all()
+    rate = changed.sum().item() / real.sum().item()
+    assert abs(rate - 0.3) < 0.02, rate  # ~2500 draws: sd 0.009
+    assert torch.equal(word_dropout(labels, 0.0, unk, 0, 0), clean)
+    with pytest.raises(ValueError, match="word_dropout: the tokenizer has no unknown token"):
+        word_dropout(labels, 0.3, None, 0, 0)
+    with pytest.raises(ValueError, match=r"word_dropout: must be in \[0, 1\)"):
+        Objective(word_dropout=1.0)
+
+
+def test_word_dropout_loss_is_the_likelihood_under_dropped_inputs(make_model, tokenizer):
+    model = make_model()
+    sentences = ["the chef cooked a soup yesterday .", "the team will win the final tomorrow ."]
+    batch = collate(encode(tokenizer, sentences).ids)
+    objective = Objective(word_dropout=0.5)
+    gen, replay = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    terms = vae_loss(model, batch, 0.0, objective, gen, unk_id=tokenizer.unk_token_id)
+    inputs = word_dropout(batch["labels"], 0.5, tokenizer.unk_token_id, 0, 0, replay)
+    mu, logvar = model.encode(batch["input_ids"], batch["attention_mask"])
+    z = reparameterize(mu, logvar, replay)
+    expected = -model.log_likelihood(z, batch["labels"], inputs).mean()
+    torch.testing.assert_close(terms["rec"], expected)
+    plain = vae_loss(model, batch, 0.0, Objective(), torch.Generator().manual_seed(3))
+    assert not torch.equal(plain["rec"], terms["rec"])

@@ -230,5 +230,13 @@ def test_a_checkpoint_without_a_newer_config_field_still_resumes(
     del state["config"]["objective"]["sample_z"]
     state["finished"] = False
     torch.save(state, path)
-    with pytest.raises(ValueError, match=r"different training config \(epochs, objective\.sample_z\)"):
-        run(make_model(), tokenizer, builtin_corpus, tmp_path, **{**kw, "epochs": 3, "sample_z": False})
+    with pytest.raises(
+        ValueError, match=r"different training config \(epochs, objective\.sample_z\)"
+    ):
+        run(
+            make_model(),
+            tokenizer,
+            builtin_corpus,
+            tmp_path,
+            **{**kw, "epochs": 3, "sample_z": False},
+        )

@@ -278,19 +278,28 @@ class T5VAE(nn.Module):
         logits = self.t5.lm_head(hidden)
         return (logits, out.cache) if return_cache else logits
 
-    def token_log_likelihood(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """log p(x_t | x_<t, z) per target token [B, T]; 0 at padding (label -100 or pad id)."""
+    def token_log_likelihood(
+        self, z: torch.Tensor, labels: torch.Tensor, decoder_input_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log p(x_t | x_<t, z) per target token [B, T]; 0 at padding (label -100 or pad id).
+
+        `decoder_input_ids` replaces the teacher-forcing inputs [start, x_1, ..., x_{T-1}]
+        (word dropout feeds a corrupted copy; the targets stay `labels`).
+        """
         labels = labels.masked_fill(labels == self.pad_id, -100)
-        decoder_input_ids = labels_to_decoder_inputs(labels, self.pad_id, self.start_id)
+        if decoder_input_ids is None:
+            decoder_input_ids = labels_to_decoder_inputs(labels, self.pad_id, self.start_id)
         logits = self.decoder_logits(z, decoder_input_ids)
         nll = F.cross_entropy(
             logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="none"
         )
         return -nll.view(labels.shape)
 
-    def log_likelihood(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def log_likelihood(
+        self, z: torch.Tensor, labels: torch.Tensor, decoder_input_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """log p(x | z) = sum_t log p(x_t | x_<t, z) per sentence [B], in nats (EOS included)."""
-        return self.token_log_likelihood(z, labels).sum(-1)
+        return self.token_log_likelihood(z, labels, decoder_input_ids).sum(-1)
 
     # ------------------------------------------------------------------ full pass
     def forward(
@@ -300,9 +309,10 @@ class T5VAE(nn.Module):
         labels: torch.Tensor,
         sample: bool = True,
         generator: torch.Generator | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """One VAE pass: rec = -log p(x|z) per sentence with z ~ q(z|x) (z = mu if not sample)."""
         mu, logvar = self.encode(input_ids, attention_mask)
         z = reparameterize(mu, logvar, generator) if sample else mu
-        rec = -self.log_likelihood(z, labels)
+        rec = -self.log_likelihood(z, labels, decoder_input_ids)
         return {"rec": rec, "mu": mu, "logvar": logvar, "z": z}

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from t5vae.model import labels_to_decoder_inputs
+
 
 class ObjectiveError(ValueError):
     """An invalid objective or schedule setting (the message names the setting)."""
@@ -148,6 +150,7 @@ class Objective:
     denoise_prob: float = 0.0  # p: token deletion on the encoder input
     sample_z: bool = True  # False: z = mu (a plain autoencoder)
     kl_schedule: KLScheduleConfig | None = None
+    word_dropout: float = 0.0  # decoder inputs replaced by <unk> (Bowman et al. 2016)
 
     def __post_init__(self):
         if isinstance(self.kl_schedule, dict):  # (a checkpoint's stored config)
@@ -155,6 +158,7 @@ class Objective:
         check(self.kl_threshold is None or self.kl_threshold >= 0, "kl_threshold",
               f"must be >= 0 or null, got {self.kl_threshold}")  # fmt: skip
         check_prob("denoise_prob", self.denoise_prob)
+        check_prob("word_dropout", self.word_dropout)
 
     def extra_modules(self, model) -> nn.ModuleDict:
         """Modules the loss trains besides the model (saved in the training state, not in the
@@ -179,7 +183,12 @@ def vae_loss(
         input_ids, mask = delete_tokens(
             input_ids, mask, objective.denoise_prob, generator=generator, pad_id=model.pad_id
         )
-    out = model(input_ids, mask, batch["labels"], sample=objective.sample_z, generator=generator)
+    decoder_inputs = None
+    if objective.word_dropout > 0:
+        decoder_inputs = word_dropout(batch["labels"], objective.word_dropout, unk_id, model.pad_id,
+                                      model.start_id, generator)  # fmt: skip
+    out = model(input_ids, mask, batch["labels"], sample=objective.sample_z, generator=generator,
+                decoder_input_ids=decoder_inputs)  # fmt: skip
     kl_dims = kl_per_dim(out["mu"], out["logvar"])
     rec = out["rec"].mean()
     kl_term = thresholded_kl(kl_dims, objective.kl_threshold).mean()
@@ -190,6 +199,29 @@ def vae_loss(
         "kl": kl_dims.sum(-1).mean().detach(),
         "kl_term": kl_term.detach(),
     }
+
+
+def word_dropout(
+    labels: torch.Tensor,
+    word_dropout: float,
+    unk_id: int | None,
+    pad_id: int,
+    start_id: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Teacher-forcing decoder inputs [start, x_1, ..., x_{T-1}] with each x_t replaced by <unk>
+    with probability `word_dropout` (Bowman et al. 2016, "word dropout"): the decoder must lean
+    on z for what it can no longer read from the previous words. The start token, padding and
+    the targets are never changed."""
+    if unk_id is None:
+        raise ObjectiveError("word_dropout: the tokenizer has no unknown token to drop words to")
+    clean = labels.masked_fill(labels == pad_id, -100)
+    inputs = labels_to_decoder_inputs(clean, pad_id, start_id)
+    real = torch.zeros_like(inputs, dtype=torch.bool)
+    real[:, 1:] = clean[:, :-1] >= 0  # inputs 1.. are the previous targets
+    device = generator.device if generator is not None else labels.device
+    u = torch.rand(inputs.shape, generator=generator, device=device).to(labels.device)
+    return inputs.masked_fill(real & (u < word_dropout), unk_id)
 
 
 def delete_tokens(
