@@ -13,6 +13,7 @@ from t5vae.model import labels_to_decoder_inputs, reparameterize
 from t5vae.objectives import (
     KLSchedule,
     Objective,
+    bag_of_words_nll,
     delete_tokens,
     kl_per_dim,
     thresholded_kl,
@@ -186,3 +187,38 @@ def test_word_dropout_loss_is_the_likelihood_under_dropped_inputs(make_model, to
     torch.testing.assert_close(terms["rec"], expected)
     plain = vae_loss(model, batch, 0.0, Objective(), torch.Generator().manual_seed(3))
     assert not torch.equal(plain["rec"], terms["rec"])
+
+
+def test_bag_of_words_nll_matches_a_direct_sum():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 7)
+    labels = torch.tensor([[1, 3, 3, 6], [2, 5, -100, -100]])
+    got = bag_of_words_nll(logits, labels)
+    log_p = logits.log_softmax(-1)
+    expected = torch.stack(
+        [-(log_p[0, 1] + 2 * log_p[0, 3] + log_p[0, 6]), -(log_p[1, 2] + log_p[1, 5])]
+    )
+    torch.testing.assert_close(got, expected)
+
+
+def test_bag_of_words_term_trains_its_head_and_the_encoder(make_model, tokenizer):
+    """Zhao et al. (2017): loss = rec + beta * KL + w * bow, bow from z through an MLP that the
+    objective owns (not part of the saved model)."""
+    model = make_model()
+    objective = Objective(bow_weight=2.0, kl_threshold=0.5)
+    extra = objective.extra_modules(model)
+    assert set(extra) == {"bow"} and not any(
+        n.startswith("bow") for n, _ in model.named_parameters()
+    )
+    batch = collate(encode(tokenizer, ["the chef cooked a soup .", "the team won the cup ."]).ids)
+    terms = vae_loss(model, batch, 0.7, objective, torch.Generator().manual_seed(1), extra)
+    assert set(terms) == {"loss", "rec", "kl", "kl_term", "bow"}
+    torch.testing.assert_close(
+        terms["loss"].detach(), terms["rec"] + 0.7 * terms["kl_term"] + 2.0 * terms["bow"]
+    )
+    terms["loss"].backward()
+    assert extra["bow"][0].weight.grad.abs().sum() > 0
+    assert model.to_mu.weight.grad.abs().sum() > 0
+    assert not Objective().extra_modules(model)  # no bow: no extra module
+    with pytest.raises(ValueError, match="bow_weight: must be >= 0"):
+        Objective(bow_weight=-1)

@@ -13,7 +13,7 @@ from t5vae import params as P
 GRID_PHASE1 = {f"{pool}_p{p}_{fr}" for pool in ("max", "mean") for p in ("none", "0.15", "0.4")
                for fr in ("frozen", "unfrozen")}  # fmt: skip
 GRID_PHASE2 = {"lnone_pnone", "lnone_p0.15", "lnone_p0.4", "l0.5_pnone", "l0.5_p0.15", "l0.5_p0.4",
-               "l3_p0.15", "l6_p0.15", "vanilla", "autoencoder", "wd0.3"}  # fmt: skip
+               "l3_p0.15", "l6_p0.15", "vanilla", "autoencoder", "wd0.3", "bow"}  # fmt: skip
 
 
 def test_committed_params_are_valid_and_cover_the_paper_grid():

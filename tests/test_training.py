@@ -240,3 +240,38 @@ def test_a_checkpoint_without_a_newer_config_field_still_resumes(
             tmp_path,
             **{**kw, "epochs": 3, "sample_z": False},
         )
+
+
+def test_objective_modules_are_checkpointed_and_resume_exactly(
+    make_model, tokenizer, builtin_corpus, tmp_path, monkeypatch
+):
+    """The bag-of-words head lives in the training state (not in the model): an interrupted run
+    resumes it exactly, and its term is logged without training.py knowing its name."""
+    kw = dict(phase="phase2", epochs=2, checkpoint_every=2, bow_weight=1.0, word_dropout=0.2)
+    ref_model = make_model()
+    ref = run(ref_model, tokenizer, builtin_corpus, tmp_path / "ref", **kw)
+    assert all("train_bow" in row for row in ref.history)
+    real_loss, calls = training.vae_loss, {"n": 0}
+
+    def interrupted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_loss(*a, **k)
+
+    monkeypatch.setattr(training, "vae_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(make_model(), tokenizer, builtin_corpus, tmp_path / "cut", **kw)
+    monkeypatch.setattr(training, "vae_loss", real_loss)
+    state = torch.load(tmp_path / "cut" / "last" / training.TRAIN_STATE, weights_only=False)
+    assert {k.split(".")[0] for k in state["extra"]} == {"bow"}
+    resumed_model = make_model(seed=123)
+    resumed = run(resumed_model, tokenizer, builtin_corpus, tmp_path / "cut", **kw)
+    for (n, a), b in zip(
+        ref_model.state_dict().items(), resumed_model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, msg=n)
+    assert [r["train_bow"] for r in resumed.history] == [r["train_bow"] for r in ref.history]
+    assert not any(
+        "bow" in k for k in T5VAE.from_pretrained(tmp_path / "cut" / "best").state_dict()
+    )

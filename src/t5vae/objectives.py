@@ -151,6 +151,7 @@ class Objective:
     sample_z: bool = True  # False: z = mu (a plain autoencoder)
     kl_schedule: KLScheduleConfig | None = None
     word_dropout: float = 0.0  # decoder inputs replaced by <unk> (Bowman et al. 2016)
+    bow_weight: float = 0.0  # weight of the bag-of-words loss on z (Zhao et al. 2017)
 
     def __post_init__(self):
         if isinstance(self.kl_schedule, dict):  # (a checkpoint's stored config)
@@ -159,11 +160,17 @@ class Objective:
               f"must be >= 0 or null, got {self.kl_threshold}")  # fmt: skip
         check_prob("denoise_prob", self.denoise_prob)
         check_prob("word_dropout", self.word_dropout)
+        check(self.bow_weight >= 0, "bow_weight", f"must be >= 0, got {self.bow_weight}")
 
     def extra_modules(self, model) -> nn.ModuleDict:
         """Modules the loss trains besides the model (saved in the training state, not in the
         model: evaluation and generation never use them)."""
-        return nn.ModuleDict()
+        extra = nn.ModuleDict()
+        if self.bow_weight:  # f(z): an MLP from z to vocabulary logits (Zhao et al. 2017)
+            d_model, vocab = model.t5.config.d_model, model.t5.config.vocab_size
+            extra["bow"] = nn.Sequential(nn.Linear(model.config.latent_dim, d_model), nn.Tanh(),
+                                         nn.Linear(d_model, vocab))  # fmt: skip
+        return extra
 
 
 def vae_loss(
@@ -193,12 +200,22 @@ def vae_loss(
     rec = out["rec"].mean()
     kl_term = thresholded_kl(kl_dims, objective.kl_threshold).mean()
     loss = rec + kl_weight * kl_term if kl_weight else rec
-    return {
-        "loss": loss,
-        "rec": rec.detach(),
-        "kl": kl_dims.sum(-1).mean().detach(),
-        "kl_term": kl_term.detach(),
-    }
+    terms = {"rec": rec.detach(), "kl": kl_dims.sum(-1).mean().detach(), "kl_term": kl_term.detach()}
+    if objective.bow_weight:
+        bow = bag_of_words_nll(extra["bow"](out["z"]), batch["labels"]).mean()
+        loss = loss + objective.bow_weight * bow
+        terms["bow"] = bow.detach()
+    return {"loss": loss, **terms}
+
+
+def bag_of_words_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-sum_t log softmax(f(z))[x_t] per sentence [B] (Zhao et al. 2017): one distribution over the
+    vocabulary, from z alone, must explain every token of x (order ignored; EOS included,
+    padding -100 excluded), which forces z to carry the sentence's words."""
+    log_p = torch.log_softmax(logits.float(), dim=-1)  # [B, V]
+    real = labels >= 0
+    picked = log_p.gather(1, labels.clamp_min(0))  # [B, T]
+    return -(picked * real).sum(-1)
 
 
 def word_dropout(
