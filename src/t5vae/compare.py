@@ -59,12 +59,6 @@ def _value(v) -> float | None:
     return None if math.isnan(v) else v
 
 
-def _same(a: float, b: float, rtol: float = SAME_ENV_RTOL, atol: float = SAME_ENV_ATOL) -> bool:
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return abs(a - b) <= atol + rtol * abs(b)
-
-
 def prediction_half_width(values: list[float], level: float) -> float | None:
     """Half-width of the `level` prediction interval for one more draw (None if n < 2)."""
     from scipy import stats
@@ -91,69 +85,61 @@ def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = Non
     run_rows, metric_rows = [], []
     for key in keys:
         g, r = got_by.get(key), ref_by.get(key)
-        dataset, seed_part, run_id = key.split("/")
+        dataset, _, run_id = key.split("/")
         spread = ref[
             (ref["dataset"] == dataset) & (ref["run_id"] == run_id) & (ref["status"] == "ok")
         ]
         row = {"run": key, "mode": "", "status": MATCH, "outside": ""}
         if g is None or g["status"] != "ok":
             row["status"] = "missing in reproduced" if g is None else "failed in reproduced"
-            run_rows.append(row)
-            continue
-        if spread.empty:
+        elif spread.empty:
             row["status"] = "missing in reference"
-            run_rows.append(row)
-            continue
-        same_env = r is not None and r["status"] == "ok" and r["env"] == g["env"]
-        row["mode"] = "same environment" if same_env else "other environment"
-        outside, unjudged = [], []
-        compared = [m for m in metrics if _value(g.get(m)) is not None]
-        level = 1 - FLAG_RATE / max(1, len(compared))  # Bonferroni over the run's metrics
-        for m in metrics:
-            v = _value(g.get(m))
-            if same_env:
-                expected = _value(r.get(m))
-                if v is None and expected is None:
-                    continue
-                if v is None or expected is None:
-                    metric_rows.append({"run": key, "metric": m, "reference": expected,
-                                        "reproduced": v, "status": "only on one side"})  # fmt: skip
-                    continue
-                within, tol = _same(v, expected), SAME_ENV_ATOL + SAME_ENV_RTOL * abs(expected)
-            else:
-                values = [x for x in (_value(s) for s in spread.get(m, [])) if x is not None]
-                if v is None or not values:
-                    if v is not None or values:
-                        metric_rows.append({"run": key, "metric": m, "reproduced": v,
-                                            "status": "only on one side"})  # fmt: skip
-                    continue
-                expected = float(pd.Series(values).mean())
-                half = prediction_half_width(values, level)
-                if half is None:
-                    unjudged.append(m)
-                    metric_rows.append({"run": key, "metric": m, "reference": expected,
-                                        "reproduced": v, "status": NO_SPREAD})  # fmt: skip
-                    continue
-                tol = max(
-                    half, RESOLUTION.get(m, 0.0), SAME_ENV_ATOL + SAME_ENV_RTOL * abs(expected)
-                )
-                within = _same(v, expected) or (
-                    not math.isinf(v) and not math.isinf(expected) and abs(v - expected) <= tol
-                )
-            diff = v - expected if not (math.isinf(v) or math.isinf(expected)) else None
-            metric_rows.append({"run": key, "metric": m, "reference": expected, "reproduced": v,
-                                "difference": diff, "tolerance": tol,
-                                "status": MATCH if within else DIFFERS})  # fmt: skip
-            if not within:
-                outside.append(m)
-        if outside:
-            row["status"], row["outside"] = DIFFERS, ", ".join(outside)
-        elif unjudged:
-            row["status"] = NO_SPREAD
+        else:
+            same_env = r is not None and r["status"] == "ok" and r["env"] == g["env"]
+            row["mode"] = "same environment" if same_env else "other environment"
+            judged = _judge_run(key, g, r if same_env else None, spread, metrics)
+            metric_rows += judged
+            outside = [m["metric"] for m in judged if m["status"] == DIFFERS]
+            if outside:
+                row["status"], row["outside"] = DIFFERS, ", ".join(outside)
+            elif any(m["status"] == NO_SPREAD for m in judged):
+                row["status"] = NO_SPREAD
         run_rows.append(row)
     runs = pd.DataFrame(run_rows, columns=["run", "mode", "status", "outside"])
     cols = ["run", "metric", "reference", "reproduced", "difference", "tolerance", "status"]
     return Comparison(runs, pd.DataFrame(metric_rows, columns=cols), verdict(runs))
+
+
+def _judge_run(key: str, got, same_seed, spread: pd.DataFrame, metrics: list[str]) -> list[dict]:
+    """One row per metric: the same seed's value (same environment) or the reference seeds'
+    prediction interval (other environment, `same_seed` None) against the reproduced value."""
+    compared = [m for m in metrics if _value(got.get(m)) is not None]
+    level = 1 - FLAG_RATE / max(1, len(compared))  # Bonferroni over the run's metrics
+    rows = []
+    for m in metrics:
+        v = _value(got.get(m))
+        if same_seed is not None:
+            reference = [x for x in [_value(same_seed.get(m))] if x is not None]
+        else:
+            reference = [x for x in (_value(s) for s in spread.get(m, [])) if x is not None]
+        row = {"run": key, "metric": m, "reproduced": v}
+        if v is None or not reference:
+            if v is not None or reference:
+                rows.append({**row, "status": "only on one side"})
+            continue
+        expected = reference[0] if same_seed is not None else float(pd.Series(reference).mean())
+        tol = SAME_ENV_ATOL + SAME_ENV_RTOL * abs(expected)
+        if same_seed is None:
+            half = prediction_half_width(reference, level)
+            if half is None:
+                rows.append({**row, "reference": expected, "status": NO_SPREAD})
+                continue
+            tol = max(half, RESOLUTION.get(m, 0.0), tol)
+        infinite = math.isinf(v) or math.isinf(expected)
+        within = v == expected if infinite else abs(v - expected) <= tol
+        rows.append({**row, "reference": expected, "difference": None if infinite else v - expected,
+                     "tolerance": tol, "status": MATCH if within else DIFFERS})  # fmt: skip
+    return rows
 
 
 def verdict(runs: pd.DataFrame) -> str:

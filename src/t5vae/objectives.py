@@ -200,7 +200,11 @@ def vae_loss(
     rec = out["rec"].mean()
     kl_term = thresholded_kl(kl_dims, objective.kl_threshold).mean()
     loss = rec + kl_weight * kl_term if kl_weight else rec
-    terms = {"rec": rec.detach(), "kl": kl_dims.sum(-1).mean().detach(), "kl_term": kl_term.detach()}
+    terms = {
+        "rec": rec.detach(),
+        "kl": kl_dims.sum(-1).mean().detach(),
+        "kl_term": kl_term.detach(),
+    }
     if objective.bow_weight:
         bow = bag_of_words_nll(extra["bow"](out["z"]), batch["labels"]).mean()
         loss = loss + objective.bow_weight * bow

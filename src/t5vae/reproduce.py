@@ -22,7 +22,7 @@ import shutil
 import sys
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,30 +31,20 @@ from t5vae import params as P
 from t5vae import pipeline as pl
 from t5vae import runs
 from t5vae.io import atomic_dir, atomic_write_text
+from t5vae.jobs import (
+    NB_BASE,
+    NB_TABLES,
+    Job,
+    common_parameters,
+    execute,
+    run_job,
+    stop_running_kernels,
+)
 from t5vae.results import is_complete, read_results, write_failure
 
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "notebooks"
-NB_BASE, NB_PHASE1, NB_PHASE2 = (
-    "00_base_model.ipynb",
-    "01_phase1_encoder.ipynb",
-    "02_phase2_vae.ipynb",
-)
-NB_EVAL, NB_TABLES = "03_evaluate.ipynb", "04_tables.ipynb"
 # what --save-reference copies from results/<profile>/ into reference/<profile>/
 REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
                    "claims.csv", "timing.csv")  # fmt: skip
-
-
-@dataclass
-class Job:
-    spec: pl.RunSpec
-    depends: list[str] = field(default_factory=list)
-    timing: dict = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return self.spec.key
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -149,62 +139,6 @@ def exclusive(lock_path: Path):
         f.write(str(os.getpid()))
         f.flush()
         yield
-
-
-def execute(notebook: str, out_dir: Path, parameters: dict, log, km=None) -> float:
-    """Run one notebook with papermill (in kernel `km` if given); returns its wall time in s."""
-    import papermill
-
-    t0 = time.time()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(NOTEBOOKS / notebook), str(out_dir / notebook), parameters=parameters, kernel_name="python3",
-        cwd=str(NOTEBOOKS), progress_bar=False, log_output=True, stdout_file=log, stderr_file=log,
-        **({"km": km} if km is not None else {}),
-    )  # fmt: skip
-    return time.time() - t0
-
-
-@contextmanager
-def shared_kernel():
-    """One Jupyter kernel for a run's two notebooks (training, then evaluation).
-
-    A kernel start plus importing torch and transformers costs about 8 s per notebook, as much as a
-    smoke run computes (timing.csv, README "Time"); sharing saves one of the two per run. Every
-    notebook still defines all it uses: nbval and users run each in a fresh kernel.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.utils import run_sync
-
-    km = AsyncKernelManager(kernel_name="python3")
-    try:
-        yield km
-    finally:
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-
-
-def common_parameters(spec: pl.RunSpec) -> dict:
-    return {"profile": spec.profile.name, "dataset": spec.dataset.name, "seed": spec.seed,
-            "output_root": str(spec.root), "data_dir": spec.data_dir}  # fmt: skip
-
-
-def run_job(job: Job) -> str:
-    """Train (01 or 02) and evaluate (03) one run; job.timing gets each notebook's wall time."""
-    spec = job.spec
-    nb = NB_PHASE1 if spec.stage == "phase1" else NB_PHASE2
-    key = "variant" if spec.stage == "phase1" else "technique"
-    spec.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(spec.run_dir / "run.log", "a") as log, shared_kernel() as km:
-        job.timing["train_notebook_s"] = execute(
-            nb, spec.run_dir, {**common_parameters(spec), key: spec.name}, log, km
-        )
-        job.timing["eval_notebook_s"] = execute(
-            NB_EVAL, spec.run_dir, {**common_parameters(spec), "stage": spec.stage, "name": spec.name}, log, km
-        )  # fmt: skip
-    if not is_complete(spec.results_file):
-        raise RuntimeError(f"{NB_EVAL} finished without writing {spec.results_file}")
-    return "done"
 
 
 def default_jobs(profile: P.Profile) -> int:
@@ -338,58 +272,84 @@ def write_timing(results_dir: Path, done: list[Job], base_s: float, grid_s: floa
         for stage, r in by_stage.iterrows()) + f"; wall {grid_s:.0f}s")  # fmt: skip
 
 
-def _run_grid(jobs: list[Job], n_workers: int, t0: float) -> dict[str, str]:
-    status: dict[str, str] = {}
-    pending = {j.key: j for j in jobs}
-    unknown = sorted({d for j in jobs for d in j.depends} - set(pending))
-    if unknown:  # (would wait forever)
-        raise ValueError(f"runs depend on runs that are not in the grid: {', '.join(unknown)}")
-    running: dict[Future, Job] = {}
-    total, finished, worked, work_s = len(jobs), 0, 0, 0.0
-    started: dict[str, float] = {}
-    with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool:
-        while pending or running:
-            for key, job in list(pending.items()):
-                if len(running) >= max(1, n_workers):
-                    break
-                deps = [status.get(d) for d in job.depends]
-                if any(d is None for d in deps):
-                    continue
-                del pending[key]
-                if is_complete(job.spec.results_file):  # (checked again: nothing lost on resume)
-                    status[key] = "skipped (results exist)"
-                    finished += 1
-                    continue
-                if any(d.startswith("failed") for d in deps):
-                    msg = f"failed: its phase-1 run {job.depends[0]} failed"
-                    write_failure(job.spec, msg)
-                    status[key] = msg
-                    finished += 1
-                    continue
-                print(f"[{finished + 1}/{total}] start {key}", flush=True)
-                started[key] = time.time()
-                running[pool.submit(run_job, job)] = job
-            if not running:
+@dataclass
+class _Grid:
+    """The local launcher's state: runs waiting, running (threads), finished (status)."""
+
+    jobs: list[Job]
+    n_workers: int
+    t0: float
+    status: dict[str, str] = field(default_factory=dict)
+    running: dict = field(default_factory=dict)  # Future -> Job
+    started: dict[str, float] = field(default_factory=dict)
+    finished: int = 0
+    work_s: float = 0.0  # wall time of the runs computed here (for the estimate of time left)
+    worked: int = 0
+
+    def __post_init__(self):
+        self.pending = {j.key: j for j in self.jobs}
+        unknown = sorted({d for j in self.jobs for d in j.depends} - set(self.pending))
+        if unknown:  # (would wait forever)
+            raise ValueError(f"runs depend on runs that are not in the grid: {', '.join(unknown)}")
+
+    def _finish(self, job: Job, status: str, note: str = "") -> None:
+        self.finished += 1
+        self.status[job.key] = status
+        print(f"[{self.finished}/{len(self.jobs)}] {job.key}: {status}{note}", flush=True)
+
+    def start_ready(self, pool: ThreadPoolExecutor) -> None:
+        """Start every run whose phase-1 run is done, up to n_workers at a time."""
+        for key, job in list(self.pending.items()):
+            if len(self.running) >= self.n_workers:
+                return
+            deps = [self.status.get(d) for d in job.depends]
+            if any(d is None for d in deps):
                 continue
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in done:
-                job = running.pop(fut)
-                finished += 1
-                try:
-                    status[job.key] = fut.result()
-                except Exception as e:  # the grid goes on; the run is marked failed in the tables
-                    msg = f"failed: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-                    write_failure(job.spec, msg + "\n" + traceback.format_exc(limit=3))
-                    status[job.key] = msg
-                worked += 1
-                work_s += time.time() - started[job.key]
-                left = sum(
-                    1 for j in list(pending.values()) if not is_complete(j.spec.results_file)
-                )
-                eta = work_s / worked * (left + len(running)) / max(1, n_workers)
-                print(f"[{finished}/{total}] {job.key}: {status[job.key]} "
-                      f"(elapsed {time.time() - t0:.0f}s, about {eta:.0f}s left)", flush=True)  # fmt: skip
-    return status
+            del self.pending[key]
+            if is_complete(job.spec.results_file):  # (checked again: nothing lost on resume)
+                self._finish(job, "skipped (results exist)")
+            elif any(d.startswith("failed") for d in deps):
+                msg = f"failed: its phase-1 run {job.depends[0]} failed"
+                write_failure(job.spec, msg)
+                self._finish(job, msg)
+            else:
+                print(f"[{self.finished + 1}/{len(self.jobs)}] start {key}", flush=True)
+                self.started[key] = time.time()
+                self.running[pool.submit(run_job, job)] = job
+
+    def collect(self, done) -> None:
+        """Record finished runs; a failure is written to the run's results file, the grid goes on."""
+        for fut in done:
+            job = self.running.pop(fut)
+            try:
+                status = fut.result()
+            except Exception as e:  # the run is marked failed in the tables
+                last = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+                status = f"failed: {type(e).__name__}: {last}"
+                write_failure(job.spec, status + "\n" + traceback.format_exc(limit=3))
+            self.worked += 1
+            self.work_s += time.time() - self.started[job.key]
+            left = sum(1 for j in self.pending.values() if not is_complete(j.spec.results_file))
+            eta = self.work_s / self.worked * (left + len(self.running)) / self.n_workers
+            self._finish(
+                job, status, f" (elapsed {time.time() - self.t0:.0f}s, about {eta:.0f}s left)"
+            )
+
+
+def _run_grid(jobs: list[Job], n_workers: int, t0: float) -> dict[str, str]:
+    grid = _Grid(jobs, max(1, n_workers), t0)
+    with ThreadPoolExecutor(max_workers=grid.n_workers) as pool:
+        try:
+            while grid.pending or grid.running:
+                grid.start_ready(pool)
+                if grid.running:
+                    grid.collect(wait(list(grid.running), return_when=FIRST_COMPLETED)[0])
+        except KeyboardInterrupt:  # stop now: kill the running notebooks, start nothing more
+            stop_running_kernels()
+            for fut in grid.running:
+                fut.cancel()
+            raise
+    return grid.status
 
 
 if __name__ == "__main__":
