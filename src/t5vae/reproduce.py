@@ -44,7 +44,7 @@ from t5vae.results import is_complete, read_results, write_failure
 
 # what --save-reference copies from results/<profile>/ into reference/<profile>/
 REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
-                   "claims.csv", "timing.csv")  # fmt: skip
+                   "claims.csv", "timing.csv", "timing.md")  # fmt: skip
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -185,7 +185,9 @@ def main(argv=None) -> int:
             )
             return 130
         grid_s = time.time() - t0
-        write_timing(results_dir, [j for j in todo if status.get(j.key) == "done"], base_s, grid_s)
+        write_timing(
+            results_dir, [j for j in todo if status.get(j.key) == "done"], base_s, grid_s, n_jobs
+        )
         failed = [k for k, s in status.items() if s.startswith("failed")]
         print(
             f"\nfinished in {grid_s:.0f}s: {len(status) - len(failed)} runs ok, {len(failed)} failed"
@@ -242,13 +244,18 @@ def save_reference(results_dir: Path, reference: Path) -> None:
                             ignore=shutil.ignore_patterns("comparison.png"))  # fmt: skip
 
 
-def write_timing(results_dir: Path, done: list[Job], base_s: float, grid_s: float) -> None:
-    """timing.csv: per run trained here, notebook wall times vs training and evaluation inside.
+def write_timing(
+    results_dir: Path, done: list[Job], base_s: float, grid_s: float, n_jobs: int
+) -> None:
+    """timing.csv (per run trained by this call: both notebooks' wall time, training and evaluation
+    inside them) and timing.md (per stage, summed over runs, and the grid's wall time).
 
     overhead_s = both notebooks' wall time - training - evaluation: kernel start, imports,
     loading data and the base, writing checkpoints outside the epochs.
     """
     import pandas as pd
+
+    from t5vae.results import cpu_model
 
     rows = []
     for job in done:
@@ -260,16 +267,24 @@ def write_timing(results_dir: Path, done: list[Job], base_s: float, grid_s: floa
     if not rows:
         return
     df = pd.DataFrame(rows)
-    total = {"run": "(grid)", "stage": "all", "train_notebook_s": base_s, "eval_notebook_s": 0.0,
-             "train_s": None, "eval_s": None, "overhead_s": None, "wall_s": grid_s}  # fmt: skip
-    atomic_write_text(
-        results_dir / "timing.csv", pd.concat([df, pd.DataFrame([total])]).to_csv(index=False)
-    )
-    by_stage = df.groupby("stage")[["train_s", "eval_s", "overhead_s"]].sum()
-    print(f"time: base {base_s:.0f}s; " + "; ".join(
-        f"{stage} {len(df[df.stage == stage])} runs: training {r.train_s:.0f}s, evaluation "
-        f"{r.eval_s:.0f}s, notebook overhead {r.overhead_s:.0f}s (summed over runs)"
-        for stage, r in by_stage.iterrows()) + f"; wall {grid_s:.0f}s")  # fmt: skip
+    atomic_write_text(results_dir / "timing.csv", df.to_csv(index=False))
+    seeds = sorted({j.spec.seed for j in done})
+    lines = [f"# Time per stage: {results_dir.name}", "",
+             f"{len(df)} runs (seeds {', '.join(map(str, seeds))}), {n_jobs} at a time, on "
+             f"{cpu_model()} ({os.cpu_count()} cores); seconds, summed over the runs of a stage "
+             "(timing.csv: per run).", "",
+             "| stage | runs | training | evaluation | notebook overhead |", "|---|---|---|---|---|",
+             f"| base (tokenizer + base model) | - | {base_s:.0f} | - | - |"]  # fmt: skip
+    for stage, g in df.groupby("stage"):
+        lines.append(f"| {stage} | {len(g)} | {g.train_s.sum():.0f} | {g.eval_s.sum():.0f} | "
+                     f"{g.overhead_s.sum():.0f} |")  # fmt: skip
+    lines += [
+        "",
+        f"Wall time of the grid (base, runs, tables): {grid_s:.0f} s ({grid_s / 60:.1f} min).",
+        "",
+    ]
+    atomic_write_text(results_dir / "timing.md", "\n".join(lines))
+    print("time: " + " ".join(lines[4:]).replace(" |", ";").replace("|", ""))
 
 
 @dataclass
