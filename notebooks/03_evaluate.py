@@ -42,6 +42,7 @@ if importlib.util.find_spec("t5vae") is None:
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
 dataset = "builtin"  # params/datasets/<dataset>.yaml: builtin, ptb, snli, yelp, yahoo
 seed = None  # finetuning seed (default: the profile's first seed)
+overrides = None  # profile values to override, e.g. ["phase2.epochs=10"] (./reproduce.sh --set)
 output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or the repository)
 data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
 stage = "phase2"  # phase1 or phase2
@@ -54,7 +55,7 @@ from t5vae import pipeline as pl
 display.quiet()  # no library warnings or download bars in the notebook's output
 
 # %%
-spec = pl.make_spec(profile, dataset, stage, name, output_root, data_dir, seed)
+spec = pl.make_spec(profile, dataset, stage, name, output_root, data_dir, seed, overrides)
 pl.ensure_trained(spec)
 record = pl.evaluate_run(spec)
 print("results file:", display.relative(spec.results_file))

@@ -42,6 +42,7 @@ if importlib.util.find_spec("t5vae") is None:
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
 dataset = "builtin"  # params/datasets/<dataset>.yaml: builtin, ptb, snli, yelp, yahoo
 seed = None  # finetuning seed (default: the profile's first seed)
+overrides = None  # profile values to override, e.g. ["phase2.epochs=10"] (./reproduce.sh --set)
 output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or the repository)
 data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
 technique = "l0.5_pnone"  # the phase-2 run to explore
@@ -57,7 +58,7 @@ display.quiet()  # no library warnings or download bars in the notebook's output
 from t5vae import analysis
 from t5vae import generation as gen
 
-spec = pl.make_spec(profile, dataset, "phase2", technique, output_root, data_dir, seed)
+spec = pl.make_spec(profile, dataset, "phase2", technique, output_root, data_dir, seed, overrides)
 pl.ensure_trained(spec)
 model, tokenizer = pl.trained_model(spec), pl.prepare_base(spec).tokenizer
 test = pl.load_corpus(spec, "test").sentences

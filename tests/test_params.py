@@ -197,3 +197,56 @@ def test_dataset_tokenizer_settings_override_the_profile(params_copy):
         P.ParamsError, match=r"ptb\.yaml: tokenizer: only vocab_size and model_type"
     ):
         P.load_dataset("ptb", params_copy)
+
+
+def test_overrides_are_validated_like_yaml_values():
+    prof = P.load_profile(
+        "smoke", overrides=["phase2.epochs=5", "eval.iw_samples=7", "seeds=[1, 2]"]
+    )
+    assert (prof.phase2.epochs, prof.eval.iw_samples, prof.seeds) == (5, 7, [1, 2])
+    assert prof.name.startswith("smoke+") and len(prof.name) == len("smoke+") + 8
+    assert prof.overrides == sorted(["phase2.epochs=5", "eval.iw_samples=7", "seeds=[1, 2]"])
+    assert (
+        P.load_profile(
+            "smoke", overrides=["seeds=[1, 2]", "eval.iw_samples=7", "phase2.epochs=5"]
+        ).name
+        == prof.name
+    )
+    cases = {
+        "phase2.epochs=0": r"smoke\.yaml with --set phase2\.epochs=0: phase2\.epochs: must be >= 1",
+        "phase2.epochz=3": r"phase2\.epochz: unknown key",
+        "phase2.lr=fast": r"phase2\.lr: expected float, got 'fast'",
+        "phase2.kl_schedule.kind=exp": r"phase2\.kl_schedule\.kind: must be one of",
+        "epochs": r"expected key\.path=value",
+        "name=other": r"name cannot be set",
+    }
+    for item, message in cases.items():
+        with pytest.raises(P.ParamsError, match=message):
+            P.load_profile("smoke", overrides=[item])
+
+
+def test_overrides_are_recorded_and_part_of_the_run_identity(tmp_path):
+    from t5vae import pipeline as pl
+    from t5vae.metrics import METRIC_KEYS
+    from t5vae.results import is_complete, write_results
+
+    plain = pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)
+    other = pl.make_spec(
+        "smoke", "builtin", "phase2", "vanilla", tmp_path, overrides=["phase2.epochs=3"]
+    )
+    assert other.params()["profile"]["overrides"] == ["phase2.epochs=3"]
+    assert other.identity != plain.identity and other.results_file != plain.results_file
+    assert other.base_dir == plain.base_dir  # the base does not depend on phase 2: built once
+    assert (
+        pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path, seed=1).identity
+        != plain.identity
+    )
+    record = write_results(other, dict.fromkeys(METRIC_KEYS, 1.0))
+    assert record["provenance"]["params"]["profile"]["overrides"] == ["phase2.epochs=3"]
+    assert record["profile"] == other.profile.name
+    write_results(plain, dict.fromkeys(METRIC_KEYS, 1.0))
+    # a results file computed with other parameters (here: in place of this run's) is not reused
+    other.results_file.parent.mkdir(parents=True, exist_ok=True)
+    other.results_file.write_text(plain.results_file.read_text())
+    assert not is_complete(other.results_file, other.identity)
+    assert is_complete(plain.results_file, plain.identity)

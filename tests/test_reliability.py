@@ -218,3 +218,19 @@ def test_data_problems_are_reported_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "valid.txt does not exist" in err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_overrides_reach_the_notebooks_and_their_own_folder(tmp_path, capsys):
+    """`--set` values go through papermill into every notebook: the runs train with them, write
+    to results/<profile>+<hash>/ and record them; the plain profile's results are not touched."""
+    args = ["--profile", "smoke", "--output-root", str(tmp_path), "--phase1-variants", "max_pnone_frozen",
+            "--techniques", "vanilla", "--set", "phase2.epochs=1", "--no-tables"]  # fmt: skip
+    assert reproduce.main(args) == 0
+    folders = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert len(folders) == 1 and folders[0].startswith("smoke+")
+    record = read_results(
+        tmp_path / "results" / folders[0] / "builtin" / "seed0" / "phase2-vanilla.json"
+    )
+    assert record["provenance"]["params"]["profile"]["overrides"] == ["phase2.epochs=1"]
+    assert len(record["history"]) == 1  # smoke trains phase 2 for 2 epochs without the override

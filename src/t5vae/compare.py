@@ -94,6 +94,8 @@ def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = Non
             row["status"] = "missing in reproduced" if g is None else "failed in reproduced"
         elif spread.empty:
             row["status"] = "missing in reference"
+        elif _other_setting(g, spread):
+            row["status"] = "parameters differ from the reference"
         else:
             same_env = r is not None and r["status"] == "ok" and r["env"] == g["env"]
             row["mode"] = "same environment" if same_env else "other environment"
@@ -108,6 +110,12 @@ def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = Non
     runs = pd.DataFrame(run_rows, columns=["run", "mode", "status", "outside"])
     cols = ["run", "metric", "reference", "reproduced", "difference", "tolerance", "status"]
     return Comparison(runs, pd.DataFrame(metric_rows, columns=cols), verdict(runs))
+
+
+def _other_setting(got, spread: pd.DataFrame) -> bool:
+    """The reference was computed with other parameters than the reproduced run (both known)."""
+    known = spread["setting"].dropna() if "setting" in spread else []
+    return got.get("setting") is not None and len(known) > 0 and (known != got["setting"]).any()
 
 
 def _judge_run(key: str, got, same_seed, spread: pd.DataFrame, metrics: list[str]) -> list[dict]:

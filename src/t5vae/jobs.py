@@ -85,7 +85,8 @@ def stop_running_kernels() -> None:
 
 
 def common_parameters(spec: RunSpec) -> dict:
-    return {"profile": spec.profile.name, "dataset": spec.dataset.name, "seed": spec.seed,
+    return {"profile": spec.profile.name.split("+")[0], "dataset": spec.dataset.name,
+            "seed": spec.seed, "overrides": spec.profile.overrides or None,
             "output_root": str(spec.root), "data_dir": spec.data_dir}  # fmt: skip
 
 
@@ -102,6 +103,6 @@ def run_job(job: Job) -> str:
         job.timing["eval_notebook_s"] = execute(
             NB_EVAL, spec.run_dir, {**common_parameters(spec), "stage": spec.stage, "name": spec.name}, log, km
         )  # fmt: skip
-    if not is_complete(spec.results_file):
+    if not is_complete(spec.results_file, spec.identity):
         raise RuntimeError(f"{NB_EVAL} finished without writing {spec.results_file}")
     return "done"

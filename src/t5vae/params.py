@@ -12,7 +12,9 @@ stop with a ParamsError naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -149,6 +151,7 @@ class Profile:
     phase2: PhaseParams = field(default_factory=PhaseParams)
     eval: EvalParams = field(default_factory=EvalParams)
     datasets: list = field(default_factory=lambda: ["ptb"])  # default datasets of the grid
+    overrides: list = field(default_factory=list)  # the --set values this profile was loaded with
 
     def __post_init__(self):
         check_seeds(self.seeds, "seeds")
@@ -377,8 +380,48 @@ def load_file(cls, path: Path):
     return _build(cls, data, str(path))
 
 
-def load_profile(name: str, root=None) -> Profile:
-    return load_file(Profile, params_dir(root) / "profiles" / f"{name}.yaml")
+def load_profile(name: str, root=None, overrides: list[str] | None = None) -> Profile:
+    """params/profiles/<name>.yaml, with `--set key.path=value` overrides merged over the YAML
+    mapping before validation (so they are checked exactly like values in the file). A profile
+    loaded with overrides is named `<name>+<hash of the overrides>`: its runs and results go to
+    their own folders and never reuse results computed without them."""
+    path = params_dir(root) / "profiles" / f"{name}.yaml"
+    if not overrides:
+        return load_file(Profile, path)
+    mapping = parse_overrides(overrides)
+    for key in ("name", "overrides"):
+        if key in mapping:
+            raise ParamsError(f"--set {key}=...: {key} cannot be set")
+    data = _merge(read_yaml(path), mapping)
+    profile = _build(Profile, data, f"{path} with --set {' '.join(overrides)}")
+    profile.name = f"{name}+{hashlib.sha256(repr(sorted(overrides)).encode()).hexdigest()[:8]}"
+    profile.overrides = sorted(overrides)
+    return profile
+
+
+OVERRIDE = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)$", re.S)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """["phase2.epochs=10", "eval.iw_samples=500"] -> {"phase2": {"epochs": 10}, "eval": {...}};
+    each value is read as YAML (10, 0.5, null, true, [0, 1], {kind: linear})."""
+    out: dict = {}
+    for item in items:
+        m = OVERRIDE.match(item.strip())
+        if not m:
+            raise ParamsError(f"--set {item!r}: expected key.path=value, e.g. phase2.epochs=10")
+        try:
+            value = yaml.safe_load(m.group(2))
+        except yaml.YAMLError as e:
+            raise ParamsError(f"--set {item!r}: the value is not valid YAML: {e}") from None
+        *parents, last = m.group(1).split(".")
+        node = out
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ParamsError(f"--set {item!r}: {key} is set twice, once as a value")
+        node[last] = value
+    return out
 
 
 def load_dataset(name: str, root=None) -> DatasetParams:

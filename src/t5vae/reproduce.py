@@ -53,6 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--profile", default="quick", help="params/profiles/<name>.yaml (default: quick)"
     )
     ap.add_argument("--datasets", help="comma-separated; default: the profile's datasets")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a profile value, e.g. --set phase2.epochs=10 --set eval.iw_samples=500 "
+                         "(validated like the YAML; the runs go to results/<profile>+<hash>/)")  # fmt: skip
     ap.add_argument("--seeds", help="comma-separated finetuning seeds, e.g. 0,1,2; default: the profile's seeds")  # fmt: skip
     ap.add_argument(
         "--techniques", help="phase-2 techniques (params/phase2), comma-separated; default: all"
@@ -95,7 +98,7 @@ def parse_seeds(value: str | None, default: list[int]) -> list[int]:
 def plan(args) -> tuple[P.Profile, list[Job]]:
     """Validate every parameter file and the data, then list the runs (before any training)."""
     P.validate_all()
-    profile = P.load_profile(args.profile)
+    profile = P.load_profile(args.profile, overrides=args.overrides)
     seeds = parse_seeds(args.seeds, profile.seeds)
     datasets = _split(args.datasets, profile.datasets, P.list_names("datasets"), "datasets")
     techniques = _split(
@@ -112,7 +115,7 @@ def plan(args) -> tuple[P.Profile, list[Job]]:
             if v is not None and v not in needed:
                 needed.append(v)
         for seed in seeds:
-            where = (args.output_root, args.data_dir, seed)
+            where = (args.output_root, args.data_dir, seed, args.overrides)
             jobs += [Job(pl.make_spec(args.profile, ds, "phase1", v, *where)) for v in needed]
             for t in techniques:
                 spec = pl.make_spec(args.profile, ds, "phase2", t, *where)
@@ -163,7 +166,7 @@ def main(argv=None) -> int:
     n_jobs = args.jobs or default_jobs(profile)
     with exclusive(results_dir / ".lock"):
         t0 = time.time()
-        todo = [j for j in jobs if not is_complete(j.spec.results_file)]
+        todo = [j for j in jobs if not is_complete(j.spec.results_file, j.spec.identity)]
         print(f"[grid] {profile.name}: {len(jobs)} runs ({len({j.spec.seed for j in jobs})} seeds), "
               f"{len(jobs) - len(todo)} complete in {results_dir} (skipped), {len(todo)} to run, "
               f"{n_jobs} at a time", flush=True)  # fmt: skip
@@ -202,14 +205,15 @@ def main(argv=None) -> int:
         )
         print(f"results: {results_dir}/ (tables.md, summary.csv, claims.md, figures/)")
         print(f"runs:    {runs_dir}/ (executed notebooks, logs, checkpoints)")
-        if args.save_reference:
+        code = finish_with_verdict(results_dir, reference, [j.key for j in jobs], bool(failed))
+        if args.save_reference:  # (the verdict above compared with the reference it replaces)
             if failed:
                 print("--save-reference: not saved, some runs failed", file=sys.stderr)
                 return 1
             save_reference(results_dir, reference)
             print(f"reference saved: {reference}/")
             return 0
-        return finish_with_verdict(results_dir, reference, [j.key for j in jobs], bool(failed))
+        return code
 
 
 def finish_with_verdict(results_dir: Path, reference: Path, keys: list[str], failed: bool) -> int:
@@ -321,7 +325,9 @@ class _Grid:
             if any(d is None for d in deps):
                 continue
             del self.pending[key]
-            if is_complete(job.spec.results_file):  # (checked again: nothing lost on resume)
+            if is_complete(
+                job.spec.results_file, job.spec.identity
+            ):  # (checked again: nothing lost on resume)
                 self._finish(job, "skipped (results exist)")
             elif any(d.startswith("failed") for d in deps):
                 msg = f"failed: its phase-1 run {job.depends[0]} failed"
@@ -344,7 +350,11 @@ class _Grid:
                 write_failure(job.spec, status + "\n" + traceback.format_exc(limit=3))
             self.worked += 1
             self.work_s += time.time() - self.started[job.key]
-            left = sum(1 for j in self.pending.values() if not is_complete(j.spec.results_file))
+            left = sum(
+                1
+                for j in self.pending.values()
+                if not is_complete(j.spec.results_file, j.spec.identity)
+            )
             eta = self.work_s / self.worked * (left + len(self.running)) / self.n_workers
             self._finish(
                 job, status, f" (elapsed {time.time() - self.t0:.0f}s, about {eta:.0f}s left)"

@@ -100,6 +100,8 @@ def provenance(spec, **extra) -> dict:
         "versions": versions(),
         "params": params,
         "params_hash": params_hash(params),
+        "identity": spec.identity,  # what is_complete checks (runs.RunSpec.identity)
+        "setting": spec.setting,  # the same without the seed (what compare checks)
         "seed": spec.seed,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(),
@@ -159,16 +161,20 @@ def read_results(path: Path) -> dict:
     return record
 
 
-def is_complete(path: Path) -> bool:
-    """A valid results file with status ok exists (what lets reproduce skip a run)."""
+def is_complete(path: Path, identity: str | None = None) -> bool:
+    """A valid results file with status ok exists (what lets reproduce skip a run), computed with
+    the parameters whose `identity` is given (runs.RunSpec.identity) when one is."""
     try:
-        return read_results(path)["status"] == "ok"
+        record = read_results(path)
     except (ResultsError, FileNotFoundError):
         return False
+    return record["status"] == "ok" and (
+        identity is None or record["provenance"].get("identity") == identity
+    )
 
 
 RUN_COLUMNS = ["dataset", "seed", "stage", "name", "label", "status", "run_id"]
-META_COLUMNS = [*RUN_COLUMNS, "git_commit", "git_dirty", "trained_commits", "params_hash",
+META_COLUMNS = [*RUN_COLUMNS, "git_commit", "git_dirty", "trained_commits", "params_hash", "setting",
                 "profile_params", "env", "train_time_s", "eval_time_s", "path"]  # fmt: skip
 
 # what makes two results comparable bit for bit: same packages, CPU type, thread count, device
@@ -200,7 +206,8 @@ def collect(results_dir: Path) -> pd.DataFrame:
         trained = sorted({str(t.get("git_commit")) for t in prov.get("trained_with") or []})
         row.update(git_commit=prov.get("git_commit"), git_dirty=prov.get("git_dirty"),
                    trained_commits=",".join(trained) or None,
-                   params_hash=prov.get("params_hash"), profile_params=params_hash(prov["params"]["profile"]),
+                   params_hash=prov.get("params_hash"), setting=prov.get("setting"),
+                   profile_params=params_hash(prov["params"]["profile"]),
                    env=env_fingerprint(prov), train_time_s=prov.get("train_time_s"),
                    eval_time_s=prov.get("eval_time_s"), path=str(path))  # fmt: skip
         rows.append(row)

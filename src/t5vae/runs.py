@@ -1,8 +1,9 @@
 """A run of the grid and every path it uses: the only place where paths are built.
 
 A run is identified by (profile, dataset, seed, stage, name):
-    runs/<profile>/<dataset>/base/                        tokenizer + base T5 (shared by all seeds)
-    runs/<profile>/<dataset>/tokenized/                   tokenised splits (Arrow cache, shared)
+    runs/base/<dataset>-<hash>/                           tokenizer + base T5 (shared by all seeds
+                                                          and profiles that build the same base)
+    runs/tokenized/                                       tokenised splits (Arrow cache, shared)
     runs/<profile>/<dataset>/seed<k>/<stage>/<name>/      checkpoints, history, executed notebooks
     results/<profile>/<dataset>/seed<k>/<stage>-<name>.json   metrics + provenance (written last)
     reference/<profile>/...                               committed reference results (same layout)
@@ -11,6 +12,8 @@ runs/ and results/ live under the output root ($T5VAE_OUTPUT_ROOT or the reposit
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -25,6 +28,10 @@ STAGES = PHASES  # the stages of the grid that train (plus "base": tokenizer and
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_ROOT = REPO / "reference"
 OUTPUT_ENV = "T5VAE_OUTPUT_ROOT"
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def output_root(value: str | os.PathLike | None = None) -> Path:
@@ -75,13 +82,21 @@ class RunSpec:
 
     @property
     def base_dir(self) -> Path:
-        """Tokenizer + base model, shared by every seed of the profile and dataset."""
-        return self.dataset_dir / "base"
+        """Tokenizer + base model: runs/base/<dataset>-<hash of what decides them>/, shared by
+        every seed and every profile (or --set override) that builds the same base."""
+        prof, ds = self.profile, self.dataset
+        decides = {"model": asdict(prof.model), "tokenizer": asdict(prof.tokenizer),
+                   "pretrain": asdict(prof.pretrain), "train_size": prof.data.train_size,
+                   "cpu_threads": prof.cpu_threads, "dataset": [ds.name, ds.source, ds.max_length,
+                                                                ds.tokenizer]}  # fmt: skip
+        key = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
+        return output_root(self.root) / "runs" / "base" / f"{ds.name}-{key}"
 
     @property
     def tokenized_dir(self) -> Path:
-        """Tokenised splits (Arrow), shared by the runs of this profile and dataset."""
-        return self.dataset_dir / "tokenized"
+        """Tokenised splits (Arrow): one cache for every run (entries keyed by tokenizer,
+        max_length and sentences, data.encode)."""
+        return output_root(self.root) / "runs" / "tokenized"
 
     @property
     def run_dir(self) -> Path:
@@ -124,6 +139,27 @@ class RunSpec:
             return None
         return replace(self, stage="phase1", name=self.technique.phase1)
 
+    @property
+    def identity(self) -> str:
+        """A hash of everything that decides this run's numbers, its seed included (not texts
+        such as the description or the label): a results file with another identity was computed
+        with other parameters and is recomputed, never reused."""
+        return _hash({**self._decisive_params(), "seed": self.seed})
+
+    @property
+    def setting(self) -> str:
+        """`identity` without the seed: the runs that the seeds of one setting repeat (what the
+        comparison with the reference checks before comparing numbers)."""
+        return _hash(self._decisive_params())
+
+    def _decisive_params(self) -> dict:
+        params = self.params()
+        params.pop("seed", None)
+        params["profile"] = {k: v for k, v in params["profile"].items() if k != "description"}
+        if self.stage in params:
+            params[self.stage] = {k: v for k, v in params[self.stage].items() if k != "label"}
+        return params
+
     def params(self) -> dict:
         """Everything that determines this run's numbers (stored as provenance)."""
         profile = asdict(self.profile)
@@ -139,14 +175,16 @@ class RunSpec:
 
 
 def make_spec(profile: str, dataset: str, stage: str, name: str, output_root_dir=None,
-              data_dir: str | None = None, seed: int | None = None) -> RunSpec:  # fmt: skip
+              data_dir: str | None = None, seed: int | None = None,
+              overrides: list[str] | None = None) -> RunSpec:  # fmt: skip
     """Load and validate every parameter file a run needs (errors name file and key).
 
-    `seed` None means the profile's first seed.
+    `seed` None means the profile's first seed; `overrides` are `key.path=value` settings of the
+    profile (params.load_profile).
     """
     if stage not in (*STAGES, "base"):
         raise P.ParamsError(f"stage must be one of {STAGES} or 'base', got {stage!r}")
-    prof = P.load_profile(profile)
+    prof = P.load_profile(profile, overrides=overrides)
     seed = prof.seeds[0] if seed is None else seed
     P.check_seeds([seed], "seed")
     spec = RunSpec(prof, P.load_dataset(dataset), stage, name, output_root(output_root_dir),
@@ -155,11 +193,12 @@ def make_spec(profile: str, dataset: str, stage: str, name: str, output_root_dir
     return spec
 
 
-def base_spec(
-    profile: str, dataset: str, output_root_dir=None, data_dir: str | None = None
-) -> RunSpec:
+def base_spec(profile: str, dataset: str, output_root_dir=None, data_dir: str | None = None,
+              overrides: list[str] | None = None) -> RunSpec:  # fmt: skip
     """The spec of a (profile, dataset) pair's base stage (tokenizer + base model)."""
-    return make_spec(profile, dataset, "base", "base", output_root_dir, data_dir)
+    return make_spec(
+        profile, dataset, "base", "base", output_root_dir, data_dir, overrides=overrides
+    )
 
 
 @contextmanager

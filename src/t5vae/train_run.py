@@ -27,6 +27,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--stage", required=True, choices=pl.STAGES)
     ap.add_argument("--name", required=True,
                     help="phase-1 variant (params/phase1) or phase-2 technique (params/phase2)")  # fmt: skip
+    ap.add_argument("--seed", type=int, default=None, help="finetuning seed (default: the profile's first)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a profile value (as ./reproduce.sh --set)")  # fmt: skip
     ap.add_argument("--data-dir", help="root of the Optimus-layout data (default: $T5VAE_DATA_DIR)")
     ap.add_argument("--output-root", default=None,
                     help="where runs/ and results/ go (default: $T5VAE_OUTPUT_ROOT or the repo)")  # fmt: skip
@@ -40,7 +43,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # parameter errors stop every process before anything is computed
     spec = pl.make_spec(args.profile, args.dataset, args.stage, args.name, args.output_root,
-                        args.data_dir)  # fmt: skip
+                        args.data_dir, args.seed, args.overrides)  # fmt: skip
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # as Accelerator reads it
     with state.main_process_first():  # the main process builds the base; the others load it
         pl.prepare_base(spec, progress=state.is_main_process)
