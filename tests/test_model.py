@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import tiny_t5_config
 from t5vae.data import collate, encode
 from t5vae.model import T5VAE, masked_pool
 
@@ -184,3 +185,26 @@ def test_t5_small_shape_from_local_config(t5_small_dir):
     extra = 2 * (512 * 32 + 32) + 32 * 6 * 2 * 8 * 64
     assert n == base + extra
     assert model.config.base.endswith("(random init)")
+
+
+def test_shared_key_value_memory_uses_one_vector_for_both(tmp_path):
+    """shared_kv (the released code, Optimus): one projected vector per layer serves as the key and
+    the value of z's memory slot; sentences of a batch still do not mix; the option is saved."""
+    torch.manual_seed(0)
+    cfg = tiny_t5_config(200)
+    shared = T5VAE.from_base(cfg, latent_dim=8, shared_kv=True).eval()
+    separate = T5VAE.from_base(cfg, latent_dim=8).eval()
+    assert shared.latent_to_memory.out_features * 2 == separate.latent_to_memory.out_features
+    z = torch.randn(3, 8)
+    cache = shared.memory_cache(z)
+    for layer in range(shared.n_dec_layers):
+        k, v = cache.layers[layer].keys, cache.layers[layer].values
+        assert torch.equal(k, v) and k.shape == (3, shared.n_heads, 1, shared.d_kv)
+    labels = torch.tensor([[5, 6, 7, 1], [8, 9, 1, -100], [10, 1, -100, -100]])
+    alone = shared.log_likelihood(z[1:2], labels[1:2])
+    together = shared.log_likelihood(z, labels)[1:2]
+    torch.testing.assert_close(alone, together)
+    shared.save_pretrained(tmp_path / "m")
+    loaded = T5VAE.from_pretrained(tmp_path / "m")
+    assert loaded.config.shared_kv
+    torch.testing.assert_close(loaded.log_likelihood(z, labels), shared.log_likelihood(z, labels))

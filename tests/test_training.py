@@ -275,3 +275,44 @@ def test_objective_modules_are_checkpointed_and_resume_exactly(
     assert not any(
         "bow" in k for k in T5VAE.from_pretrained(tmp_path / "cut" / "best").state_dict()
     )
+
+
+def test_phase1_memory_projection_can_train_with_the_decoder_frozen(
+    make_model, tokenizer, builtin_corpus, tmp_path
+):
+    """memory_projection "trainable": the latent-to-memory projection learns in phase 1 while the
+    decoder stays frozen; "frozen" (the released code) keeps it as initialised."""
+    for setting, trains in (("trainable", True), ("frozen", False)):
+        model = make_model()
+        before = snapshot(model)
+        run(
+            model,
+            tokenizer,
+            builtin_corpus,
+            tmp_path / setting,
+            phase="phase1",
+            memory_projection=setting,
+        )
+        assert bool(changed(before, model, "latent_to_memory.")) == trains, setting
+        assert not changed(before, model, "t5.decoder.block."), setting
+        assert changed(before, model, "to_mu."), setting
+
+
+def test_early_stopping_on_neg_elbo_needs_a_large_enough_improvement(
+    make_model, tokenizer, builtin_corpus, tmp_path
+):
+    """patience counts epochs whose validation -ELBO did not fall by min_improvement (relative);
+    best/ still follows every improvement."""
+    kw = dict(phase="phase2", epochs=4, lr=1e-3, select_by="neg_elbo", patience=1)
+    strict = run(
+        make_model(), tokenizer, builtin_corpus, tmp_path / "strict", min_improvement=0.9, **kw
+    )
+    assert strict.stopped_early and len(strict.history) == 2
+    elbo = [r["valid_neg_elbo"] for r in strict.history]
+    if elbo[1] < elbo[0]:  # a small improvement: saved as best, but not enough to go on
+        best = T5VAE.from_pretrained(strict.best_dir).state_dict()
+        last = T5VAE.from_pretrained(strict.last_dir).state_dict()
+        assert all(torch.equal(best[k], last[k]) for k in best)
+    loose = run(make_model(), tokenizer, builtin_corpus, tmp_path / "loose", min_improvement=0.0,
+                **{**kw, "patience": 4})  # fmt: skip
+    assert not loose.stopped_early and len(loose.history) == 4

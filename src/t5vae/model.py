@@ -47,6 +47,7 @@ class T5VAEConfig:
     pooling: str = "max"
     injection: str = "memory"
     untied_encoder_embeddings: bool = False
+    shared_kv: bool = False  # memory: one vector per layer used as key and value (released code)
     base: str = "t5-small"
     t5_config: dict = field(default_factory=dict)
 
@@ -131,8 +132,9 @@ class T5VAE(nn.Module):
         self.to_mu = nn.Linear(c.d_model, config.latent_dim)
         self.to_logvar = nn.Linear(c.d_model, config.latent_dim)
         if config.injection == "memory":
-            # one key and one value vector (n_heads * d_kv each) per decoder layer
-            out = self.n_dec_layers * 2 * self.n_heads * self.d_kv
+            # one key and one value vector (n_heads * d_kv each) per decoder layer (shared_kv: one
+            # vector serving as both, as in the released code and Optimus)
+            out = self.n_dec_layers * (1 if config.shared_kv else 2) * self.n_heads * self.d_kv
         else:
             out = c.d_model
         self.latent_to_memory = nn.Linear(config.latent_dim, out, bias=False)
@@ -148,6 +150,7 @@ class T5VAE(nn.Module):
         pooling: str = T5VAEConfig.pooling,
         injection: str = T5VAEConfig.injection,
         pretrained: bool = True,
+        shared_kv: bool = T5VAEConfig.shared_kv,
     ) -> T5VAE:
         """Wrap a T5 checkpoint (Hub name or local dir), a T5Config (random init) or a T5 model.
 
@@ -169,6 +172,7 @@ class T5VAE(nn.Module):
             latent_dim=latent_dim,
             pooling=pooling,
             injection=injection,
+            shared_kv=shared_kv,
             base=name,
             t5_config=t5.config.to_dict(),
         )
@@ -236,16 +240,21 @@ class T5VAE(nn.Module):
     def memory_cache(self, z: torch.Tensor) -> DynamicCache:
         """A fresh self-attention cache holding z's key/value slot for every decoder layer.
 
-        latent_to_memory(z) is viewed per sentence as [layers, 2, heads, d_kv]: each row of the
-        batch stays its own (the released code's reshape mixed sentences of a batch).
+        latent_to_memory(z) is viewed per sentence as [layers, 2, heads, d_kv] (key, value; with
+        shared_kv [layers, 1, ...], one vector for both): each row of the batch stays its own (the
+        released code's reshape mixed sentences of a batch).
         """
         kv = self.latent_to_memory(z).view(
-            z.shape[0], self.n_dec_layers, 2, self.n_heads, self.d_kv
+            z.shape[0],
+            self.n_dec_layers,
+            1 if self.config.shared_kv else 2,
+            self.n_heads,
+            self.d_kv,
         )
         cache = DynamicCache()
         for layer in range(self.n_dec_layers):
             key = kv[:, layer, 0].unsqueeze(2)  # [B, heads, 1, d_kv]
-            value = kv[:, layer, 1].unsqueeze(2)
+            value = kv[:, layer, -1].unsqueeze(2)
             cache.update(key, value, layer)
         return cache
 

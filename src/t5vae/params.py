@@ -24,6 +24,7 @@ import yaml
 
 from t5vae.model import EMBEDDING_POLICIES, INJECTIONS, POOLINGS, T5VAEConfig
 from t5vae.objectives import KLScheduleConfig, Objective, ObjectiveError
+from t5vae.phases import MEMORY_PROJECTION
 
 PARAMS_ENV = "T5VAE_PARAMS_DIR"
 
@@ -43,6 +44,7 @@ class ModelParams:
     pretrained: bool = True  # False: random init from the base's config
     latent_dim: int = T5VAEConfig.latent_dim
     injection: str = T5VAEConfig.injection
+    shared_kv: bool = T5VAEConfig.shared_kv  # memory: key = value (the released code; Optimus)
     t5_overrides: dict = field(default_factory=dict)  # T5Config fields for the builtin base
 
     def __post_init__(self):
@@ -99,7 +101,8 @@ class PhaseParams:
     max_steps: int | None = None
     batch_size: int = 64
     lr: float = 1e-4
-    patience: int | None = None
+    patience: int | None = None  # early stopping: epochs without an improvement of min_improvement
+    min_improvement: float = 0.0  # relative: an epoch improves if metric < best * (1 - this)
     select_by: str = "neg_elbo"
     grad_accum: int = 1
     mixed_precision: str = "no"
@@ -117,6 +120,22 @@ class PhaseParams:
             "mixed_precision",
             "must be no, fp16 or bf16",
         )
+        _check(self.patience is None or self.patience >= 1, "patience", "must be >= 1 or null")
+        _check(0 <= self.min_improvement < 1, "min_improvement", "must be in [0, 1)")
+
+
+@dataclass
+class Phase1Params(PhaseParams):
+    """Phase 1's settings: PhaseParams plus what the frozen-decoder variants do with the
+    latent-to-memory projection ("frozen": with the decoder, as in the released code;
+    "trainable": it learns with the encoder; see the README's phase-1 study)."""
+
+    memory_projection: str = "frozen"
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(self.memory_projection in MEMORY_PROJECTION, "memory_projection",
+               f"must be one of {MEMORY_PROJECTION}")  # fmt: skip
 
 
 @dataclass
@@ -147,7 +166,7 @@ class Profile:
     tokenizer: TokenizerParams = field(default_factory=TokenizerParams)
     pretrain: PretrainParams = field(default_factory=PretrainParams)
     data: DataParams = field(default_factory=DataParams)
-    phase1: PhaseParams = field(default_factory=PhaseParams)
+    phase1: Phase1Params = field(default_factory=Phase1Params)
     phase2: PhaseParams = field(default_factory=PhaseParams)
     eval: EvalParams = field(default_factory=EvalParams)
     datasets: list = field(default_factory=lambda: ["ptb"])  # default datasets of the grid

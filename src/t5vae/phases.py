@@ -13,6 +13,7 @@ from t5vae.model import EMBEDDING_POLICIES, T5VAE
 from t5vae.objectives import PHASE1_SCHEDULE, KLSchedule, KLScheduleConfig, Objective
 
 PHASES = ("phase1", "phase2")
+MEMORY_PROJECTION = ("frozen", "trainable")  # phase 1 with a frozen decoder
 # config fields that cannot change a run's numbers (resuming with other values is fine)
 NOT_RESULTS = {"progress", "checkpoint_every", "num_workers", "cache_dir"}
 
@@ -37,10 +38,12 @@ class TrainConfig:
     # phase 1
     freeze_decoder: bool = True
     phase1_embeddings: str = "frozen"  # what happens to T5's tied embeddings when freezing
+    memory_projection: str = "frozen"  # ... and to the latent-to-memory projection
     # validation, selection, early stopping
     valid_iw_samples: int = 1
     select_by: str = "neg_elbo"  # validation metric to minimise for `best/`, or "last"
     patience: int | None = None  # epochs without improvement before stopping; None = never
+    min_improvement: float = 0.0  # relative improvement that resets the patience count
     checkpoint_every: int | None = None  # also save `last/` every N steps (mid-epoch resume)
     progress: bool = True
     num_workers: int = 0  # DataLoader workers collating batches (results do not depend on it)
@@ -84,7 +87,8 @@ def config_differences(stored: dict, cfg: TrainConfig) -> list[str]:
 def set_trainable(model: T5VAE, cfg: TrainConfig) -> None:
     """Choose what trains: everything, except in phase 1 with freeze_decoder.
 
-    Phase 1 with freeze_decoder freezes the decoder, `lm_head` and the latent-to-memory projection.
+    Phase 1 with freeze_decoder freezes the decoder, `lm_head` and, with memory_projection
+    "frozen" (the released code), the latent-to-memory projection.
     T5 ties the encoder's input embeddings to the decoder's (and to lm_head), so the policy is
     explicit (`phase1_embeddings`):
       frozen     the shared embeddings stay frozen: the encoder's input embeddings do not train
@@ -102,7 +106,10 @@ def set_trainable(model: T5VAE, cfg: TrainConfig) -> None:
         return
     if cfg.phase1_embeddings == "untied" and not model.config.untied_encoder_embeddings:
         model.untie_encoder_embeddings()
-    for module in (model.t5.decoder, model.t5.lm_head, model.latent_to_memory):
+    frozen = [model.t5.decoder, model.t5.lm_head]
+    if cfg.memory_projection == "frozen":
+        frozen.append(model.latent_to_memory)
+    for module in frozen:
         for p in module.parameters():
             p.requires_grad_(False)
     if cfg.phase1_embeddings == "trainable":

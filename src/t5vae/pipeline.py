@@ -105,7 +105,8 @@ def new_model(spec: RunSpec, pooling: str, base: Base | None = None) -> T5VAE:
     base = base or prepare_base(spec, progress=False)
     torch.manual_seed(spec.seed)
     return T5VAE.from_base(base.model_ref, latent_dim=prof.model.latent_dim, pooling=pooling,
-                           injection=prof.model.injection, pretrained=prof.model.pretrained)  # fmt: skip
+                           injection=prof.model.injection, pretrained=prof.model.pretrained,
+                           shared_kv=prof.model.shared_kv)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- training
@@ -118,13 +119,15 @@ def train_config(spec: RunSpec) -> TrainConfig:
         phase=spec.stage, epochs=phase.epochs, max_steps=phase.max_steps, lr=phase.lr,
         batch_size=phase.batch_size, grad_accum=phase.grad_accum, mixed_precision=phase.mixed_precision,
         max_length=spec.dataset.max_length, seed=spec.seed, patience=phase.patience,
+        min_improvement=phase.min_improvement,
         select_by=phase.select_by, valid_iw_samples=phase.valid_iw_samples,
         num_workers=phase.num_workers, cache_dir=str(spec.tokenized_dir),
     )  # fmt: skip
     if spec.stage == "phase1":
         v = spec.variant
         return TrainConfig(**common, objective=v.objective, freeze_decoder=v.freeze_decoder,
-                           phase1_embeddings=v.phase1_embeddings)  # fmt: skip
+                           phase1_embeddings=v.phase1_embeddings,
+                           memory_projection=prof.phase1.memory_projection)  # fmt: skip
     objective = spec.technique.objective
     if objective.kl_schedule is None:
         objective = replace(objective, kl_schedule=phase.kl_schedule)

@@ -175,6 +175,7 @@ def is_complete(path: Path, identity: str | None = None) -> bool:
 
 RUN_COLUMNS = ["dataset", "seed", "stage", "name", "label", "status", "run_id"]
 META_COLUMNS = [*RUN_COLUMNS, "git_commit", "git_dirty", "trained_commits", "params_hash", "setting",
+                "epochs", "epoch_limit", "last_change",
                 "profile_params", "env", "train_time_s", "eval_time_s", "path"]  # fmt: skip
 
 # what makes two results comparable bit for bit: same packages, CPU type, thread count, device
@@ -209,9 +210,22 @@ def collect(results_dir: Path) -> pd.DataFrame:
                    params_hash=prov.get("params_hash"), setting=prov.get("setting"),
                    profile_params=params_hash(prov["params"]["profile"]),
                    env=env_fingerprint(prov), train_time_s=prov.get("train_time_s"),
-                   eval_time_s=prov.get("eval_time_s"), path=str(path))  # fmt: skip
+                   eval_time_s=prov.get("eval_time_s"), path=str(path),
+                   **convergence(rec))  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else META_COLUMNS)
+
+
+def convergence(record: dict) -> dict:
+    """How training ended: epochs trained, the epoch limit, and the last epoch's relative change
+    of the validation metric that selects the checkpoint (None without two epochs)."""
+    stage, params = record.get("stage"), record["provenance"].get("params") or {}
+    phase = (params.get("profile") or {}).get(stage) or {}
+    hist = record.get("history") or []
+    values = [h.get(f"valid_{phase.get('select_by')}") for h in hist]
+    values = [v for v in values if isinstance(v, int | float)]
+    last = (values[-1] - values[-2]) / abs(values[-2]) if len(values) > 1 and values[-2] else None
+    return {"epochs": len(hist) or None, "epoch_limit": phase.get("epochs"), "last_change": last}
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:

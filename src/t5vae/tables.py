@@ -132,6 +132,7 @@ def write_tables(results_dir: Path) -> dict[str, Path]:
                 continue
             md += [f"## {dataset}: {title}", "", markdown_table(t), ""]
             tex.append(latex_table(t, f"{dataset}: {title}", f"tab:{dataset}-{stage}"))
+    md += convergence_section(df)
     failed = df[df["status"] != "ok"] if not df.empty else df
     if not failed.empty:
         md += ["## Failed runs", ""]
@@ -144,6 +145,29 @@ def write_tables(results_dir: Path) -> dict[str, Path]:
     atomic_write_text(paths["tex"], "\n".join(tex))
     atomic_write_text(paths["summary"], summary(df).to_csv(index=False))
     return paths
+
+
+UNFINISHED = 0.01  # a run that ends at its epoch limit still improving by more than this
+
+
+def convergence_section(df: pd.DataFrame) -> list[str]:
+    """Which runs stopped at their epoch limit while their selection metric (validation -ELBO in
+    phase 2, rec in phase 1) was still falling by more than UNFINISHED per epoch."""
+    ok = df[df["status"] == "ok"] if not df.empty else df
+    if ok.empty or "last_change" not in ok:
+        return []
+    at_limit = ok[(ok["epochs"] >= ok["epoch_limit"]) & (ok["last_change"] < -UNFINISHED)]
+    lines = ["## Convergence", ""]
+    if at_limit.empty:
+        lines.append(f"No run stopped at its epoch limit while its validation metric still fell by more "
+                     f"than {UNFINISHED:.0%} per epoch.")  # fmt: skip
+    else:
+        lines.append(f"{len(at_limit)} of {len(ok)} runs stopped at their epoch limit while their "
+                     f"validation metric still fell by more than {UNFINISHED:.0%} in the last epoch "
+                     "(their numbers measure unfinished training):")  # fmt: skip
+        lines += [f"- {r.dataset} seed {r.seed} {r.run_id}: {int(r.epochs)} epochs, last change "
+                  f"{r.last_change:+.1%}" for r in at_limit.itertuples()]  # fmt: skip
+    return [*lines, ""]
 
 
 # ---------------------------------------------------------------------- figures
@@ -246,3 +270,15 @@ def _save(fig, path: Path) -> Path:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
     return path
+
+
+if __name__ == "__main__":  # python -m t5vae.tables DIR: tables, claims, figures of DIR's results files
+    import sys
+
+    from t5vae.claims import write_claims
+
+    for folder in sys.argv[1:] or ["."]:
+        write_tables(Path(folder))
+        write_claims(Path(folder))
+        write_figures(Path(folder))
+        print(f"{folder}: tables.md, summary.csv, claims.md, figures/")

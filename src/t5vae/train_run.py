@@ -27,7 +27,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--stage", required=True, choices=pl.STAGES)
     ap.add_argument("--name", required=True,
                     help="phase-1 variant (params/phase1) or phase-2 technique (params/phase2)")  # fmt: skip
-    ap.add_argument("--seed", type=int, default=None, help="finetuning seed (default: the profile's first)")
+    ap.add_argument(
+        "--seed", type=int, default=None, help="finetuning seed (default: the profile's first)"
+    )
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a profile value (as ./reproduce.sh --set)")  # fmt: skip
     ap.add_argument("--data-dir", help="root of the Optimus-layout data (default: $T5VAE_DATA_DIR)")

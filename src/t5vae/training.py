@@ -331,8 +331,11 @@ def _end_of_epoch(loop: _Loop, state: TrainState, sums: dict, tokenizer, valid_s
         metric = -state.step
     else:
         metric = row.get(f"valid_{cfg.select_by}", row["train_loss"])
-    if metric < state.best:
-        state.best, state.bad_epochs = metric, 0
+    if metric < state.best:  # best/ follows every improvement; patience only a large enough one
+        enough = not math.isfinite(state.best) or metric < state.best - cfg.min_improvement * abs(
+            state.best
+        )
+        state.best, state.bad_epochs = metric, 0 if enough else state.bad_epochs + 1
         if acc.is_main_process:
             loop.model.save_pretrained(loop.out / "best")
     else:
