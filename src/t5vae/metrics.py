@@ -71,6 +71,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            False, "count", _BOTH, curve=True),
     Metric("bleu", "corpus BLEU (sacrebleu) of greedy reconstructions from mu against the inputs",
            False, "nats", _BOTH),
+    Metric("mu_norm", "mean ||E_q[z|x]||_2 over the set: the scale of the code (the prior's "
+           "samples have norm about sqrt(latent_dim))", None, "nats", _P1),
     Metric("distinct_1", "unique word unigrams / all, over sentences decoded from z ~ N(0, I)",
            False, "ratio"),
     Metric("distinct_2", "unique word bigrams / all, over sentences decoded from z ~ N(0, I) "

@@ -230,6 +230,7 @@ def _test_metrics(spec: RunSpec, model: T5VAE, tokenizer, test: Corpus, progress
                        seed=spec.seed, max_length=max_length, progress=progress,
                        return_posteriors=True, cache_dir=spec.tokenized_dir)  # fmt: skip
     mu, logvar = metrics.pop("mu"), metrics.pop("logvar")
+    metrics["mu_norm"] = float(mu.double().norm(dim=-1).mean())
     if test.factors:  # known generating factors (built-in corpus): linear probes on z ~ q(z|x)
         z = reparameterize(mu, logvar, torch.Generator().manual_seed(spec.seed))
         metrics.update(factor_probe(z, test.factors, seed=spec.seed))

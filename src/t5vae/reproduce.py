@@ -58,10 +58,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "(validated like the YAML; the runs go to results/<profile>+<hash>/)")  # fmt: skip
     ap.add_argument("--seeds", help="comma-separated finetuning seeds, e.g. 0,1,2; default: the profile's seeds")  # fmt: skip
     ap.add_argument(
-        "--techniques", help="phase-2 techniques (params/phase2), comma-separated; default: all"
+        "--techniques",
+        help="phase-2 techniques (params/phase2), comma-separated, or none; default: all",
     )
     ap.add_argument(
-        "--phase1-variants", help="phase-1 variants (params/phase1), comma-separated; default: all"
+        "--phase1-variants",
+        help="phase-1 variants (params/phase1), comma-separated, or none (only those the techniques "
+        "start from); default: all",
     )
     ap.add_argument("--data-dir", help="root of the Optimus-layout data (default: $T5VAE_DATA_DIR)")
     ap.add_argument("--output-root", default=None,
@@ -78,6 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _split(value: str | None, default: list[str], known: list[str], what: str) -> list[str]:
+    if value == "none":  # e.g. --techniques none: phase-1 runs only
+        return []
     names = [v.strip() for v in value.split(",") if v.strip()] if value else list(default)
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -121,6 +126,8 @@ def plan(args) -> tuple[P.Profile, list[Job]]:
                 spec = pl.make_spec(args.profile, ds, "phase2", t, *where)
                 p1 = spec.phase1_spec()
                 jobs.append(Job(spec, [p1.key] if p1 else []))
+        if not jobs:
+            raise P.ParamsError("no runs: --techniques none and --phase1-variants none")
         first = jobs[-1].spec
         for split in ("train", "valid", "test"):  # data errors now, not after hours of training
             pl.load_corpus(first, split)

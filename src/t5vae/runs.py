@@ -85,7 +85,8 @@ class RunSpec:
         """Tokenizer + base model: runs/base/<dataset>-<hash of what decides them>/, shared by
         every seed and every profile (or --set override) that builds the same base."""
         prof, ds = self.profile, self.dataset
-        decides = {"model": asdict(prof.model), "tokenizer": asdict(prof.tokenizer),
+        model = {k: getattr(prof.model, k) for k in ("base", "pretrained", "t5_overrides")}
+        decides = {"model": model, "tokenizer": asdict(prof.tokenizer),
                    "pretrain": asdict(prof.pretrain), "train_size": prof.data.train_size,
                    "cpu_threads": prof.cpu_threads, "dataset": [ds.name, ds.source, ds.max_length,
                                                                 ds.tokenizer]}  # fmt: skip

@@ -272,7 +272,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-if __name__ == "__main__":  # python -m t5vae.tables DIR: tables, claims, figures of DIR's results files
+if (
+    __name__ == "__main__"
+):  # python -m t5vae.tables DIR: tables, claims, figures of DIR's results files
     import sys
 
     from t5vae.claims import write_claims
