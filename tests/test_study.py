@@ -1,0 +1,77 @@
+"""Studies (python -m t5vae.study): rows validated before anything runs, each row an ordinary
+./reproduce.sh call, the table computed from the rows' results files."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import REPO
+from t5vae import params as P
+from t5vae import study as S
+from t5vae.metrics import METRIC_KEYS
+from t5vae.results import write_results
+
+
+@pytest.fixture
+def params_copy(tmp_path, monkeypatch):
+    root = tmp_path / "params"
+    shutil.copytree(REPO / "params", root)
+    monkeypatch.setenv("T5VAE_PARAMS_DIR", str(root))
+    return root
+
+
+def write_study(root, rows: str):
+    (root / "studies" / "t.yaml").write_text(
+        "description: a test\nprofile: smoke\ndataset: builtin\nseeds: [0, 1]\n"
+        f"columns: [rec, kl, epochs]\nrows:\n{rows}"
+    )
+
+
+def test_committed_studies_are_valid():
+    for path in sorted((REPO / "params" / "studies").glob("*.yaml")):
+        study = S.load_study(path.stem)
+        assert study.rows and study.columns
+
+
+def test_rows_are_validated_before_running(params_copy):
+    write_study(params_copy, "  - {label: ok, run: phase1/max_pnone_frozen, set: [phase1.epochs=2]}\n"
+                             "  - {label: bad, run: phase1/max_pnone_frozen, set: [phase1.epochs=0]}\n")  # fmt: skip
+    with pytest.raises(
+        P.ParamsError, match=r"t\.yaml: rows\[1\] \(bad\): .*phase1\.epochs: must be >= 1"
+    ):
+        S.load_study("t")
+    write_study(params_copy, "  - {label: x, run: phase2/nope}\n")
+    with pytest.raises(P.ParamsError, match=r"rows\[0\] \(x\): .*nope\.yaml does not exist"):
+        S.load_study("t")
+
+
+def test_a_row_is_a_reproduce_call_and_the_table_comes_from_its_results(params_copy, tmp_path):
+    write_study(params_copy, "  - {label: plain, run: phase1/max_pnone_frozen}\n"
+                             "  - {label: longer, run: phase2/vanilla, set: [phase2.epochs=3]}\n")  # fmt: skip
+    study = S.load_study("t")
+    cmd = S.command(study, study.rows[1], tmp_path)
+    assert (
+        cmd[cmd.index("--techniques") + 1] == "vanilla"
+        and cmd[cmd.index("--set") + 1] == "phase2.epochs=3"
+    )
+    assert (
+        cmd[cmd.index("--seeds") + 1] == "0,1" and cmd[cmd.index("--phase1-variants") + 1] == "none"
+    )
+    files = {}
+    for i, row in enumerate(study.rows):
+        files[i] = []
+        for seed, value in zip((0, 1), (2.0, 4.0), strict=True):
+            spec = study.spec(row, seed)
+            spec.root = tmp_path
+            write_results(
+                spec, dict.fromkeys(METRIC_KEYS, value + i), history=[{"epoch": 1}] * (i + 2)
+            )
+            files[i].append(spec.results_file)
+    assert study.spec(study.rows[1], 0).profile.name.startswith("smoke+")  # its own folder
+    t = S.table(study, files).set_index("setting")
+    assert t.loc["plain", "rec"] == "3.00 ± 1.41" and t.loc["longer", "kl"] == "4.00 ± 1.41"
+    assert t.loc["longer", "epochs"] == "3.00 ± 0.00" and t.loc["plain", "n"] == 2
+    md = S.write_study(study, tmp_path, files)["md"].read_text()
+    assert "| plain | 2 | 3.00 ± 1.41 |" in md and "python -m t5vae.study t" in md
