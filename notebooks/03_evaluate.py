@@ -42,7 +42,7 @@ if importlib.util.find_spec("t5vae") is None:
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
 dataset = "builtin"  # params/datasets/<dataset>.yaml: builtin, ptb, snli, yelp, yahoo
 seed = None  # finetuning seed (default: the profile's first seed)
-overrides = None  # profile values to override, e.g. ["phase2.epochs=10"] (./reproduce.sh --set)
+overrides = None  # profile overrides: a list of the strings ./reproduce.sh --set takes
 output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or the repository)
 data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
 stage = "phase2"  # phase1 or phase2
