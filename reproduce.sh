@@ -14,7 +14,8 @@ if [ ! -x "$VENV/bin/python" ] || [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$ST
   echo "[reproduce.sh] setting up $VENV (first run or pyproject.toml changed)" >&2
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  # torch is pinned in pyproject.toml (2.13.0); on the project's CI machines pip finds its CPU build locally
+  # torch: the range in pyproject.toml (a torch already installed that fits is kept); this project's
+  # CPU machines pin their local CPU build through PIP_CONSTRAINT=.ci/constraints.txt (.ci/run)
   "$VENV/bin/python" -m pip install --quiet -e ".[test]"
   # a "python3" Jupyter kernel inside the venv, used by papermill and nbval
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (t5vae)" >/dev/null
