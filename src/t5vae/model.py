@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from huggingface_hub import ModelHubMixin
 from safetensors.torch import load_model, save_model
 from torch import nn
 from torch.nn import functional as F
@@ -117,11 +118,38 @@ def labels_to_decoder_inputs(labels: torch.Tensor, pad_id: int, start_id: int) -
     return torch.cat([torch.full_like(clean[:, :1], start_id), clean[:, :-1]], dim=1)
 
 
-class T5VAE(nn.Module):
-    """A T5 encoder-decoder with a Gaussian latent bottleneck between them."""
+# The model card pushed with a checkpoint (huggingface_hub's jinja template; hub.py fills `body`).
+CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+{{ body | default("A T5VAE: a pretrained T5 finetuned into a sentence VAE (t5vae package).", true) }}
+"""
+
+
+class T5VAE(
+    nn.Module,
+    ModelHubMixin,
+    library_name="t5vae",
+    model_card_template=CARD_TEMPLATE,
+    paper_url="https://aclanthology.org/2021.insights-1.5",
+    tags=["text-vae", "variational-autoencoder", "t5"],
+    license="mit",
+):
+    """A T5 encoder-decoder with a Gaussian latent bottleneck between them.
+
+    Sharing goes through huggingface_hub's ModelHubMixin (`push_to_hub`, `from_pretrained` of a
+    repository id or a folder) with this package's own files (t5vae_config.json,
+    model.safetensors): a PreTrainedModel subclass would need a PretrainedConfig, Auto-class
+    registration and transformers' own weight and tying conventions around a model that wraps a
+    T5 it did not build; the mixin only needs how to save and load, which is already here.
+    """
 
     def __init__(self, t5: T5ForConditionalGeneration, config: T5VAEConfig):
         super().__init__()
+        self._hub_mixin_config = (
+            None  # (the mixin would write config.json: ours is t5vae_config.json)
+        )
         self.config = config
         self.t5 = t5
         c = t5.config
@@ -191,22 +219,60 @@ class T5VAE(nn.Module):
         self.t5.encoder.embed_tokens = own
         self.config.untied_encoder_embeddings = True
 
-    def save_pretrained(self, path: str | os.PathLike, extra: dict | None = None) -> None:
-        """Write config + weights atomically (a crash never leaves a half-written checkpoint).
+    # ------------------------------------------------------------------ saving, loading, the Hub
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        extra: dict | None = None,
+        tokenizer=None,
+        model_card_kwargs: dict | None = None,
+        **_hub_kwargs,
+    ) -> None:
+        """Write config + weights (+ the tokenizer, + a model card README.md) atomically: a crash
+        never leaves a half-written checkpoint.
 
-        `extra` maps file names to objects saved with torch.save in the same atomic step
-        (the training state that goes with these weights).
+        `extra` maps file names to objects saved with torch.save in the same atomic step (the
+        training state that goes with these weights). `model_card_kwargs` fill the card template
+        (hub.py builds them from a results file). push_to_hub (huggingface_hub's ModelHubMixin)
+        saves through this method.
         """
-        with atomic_dir(path) as tmp:
-            (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2))
-            save_model(self, str(tmp / WEIGHTS_NAME))
+        with atomic_dir(save_directory) as tmp:
+            self._save_pretrained(tmp)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(str(tmp))
+            if model_card_kwargs is not None:
+                self.generate_model_card(**model_card_kwargs).save(tmp / "README.md")
             for name, obj in (extra or {}).items():
                 torch.save(obj, tmp / name)
 
+    def _save_pretrained(self, save_directory: Path) -> None:
+        (Path(save_directory) / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2))
+        save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
+
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> T5VAE:
-        """Rebuild a model written by `save_pretrained` (eval mode, like Hugging Face)."""
-        path = Path(path)
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> T5VAE:
+        """A folder written by `save_pretrained`, or a Hub repository id (revision, token, cache_dir,
+        local_files_only as in huggingface_hub). The mixin's own version would look for a
+        config.json that this format does not use."""
+        return cls._from_pretrained(model_id=str(pretrained_model_name_or_path), **kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision=None, cache_dir=None, force_download=False,
+                         local_files_only=False, token=None, **_model_kwargs) -> T5VAE:  # fmt: skip
+        """A local folder written by `save_pretrained`, or a Hub repository (downloaded first);
+        huggingface_hub's `from_pretrained` calls this. Eval mode, like Hugging Face models."""
+        path = Path(model_id)
+        if not path.is_dir():  # a Hub repository id: the one network call
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(model_id, revision=revision, cache_dir=cache_dir,
+                                          force_download=force_download, token=token,
+                                          local_files_only=local_files_only))  # fmt: skip
+        return cls._load_folder(path)
+
+    @classmethod
+    def _load_folder(cls, path: Path) -> T5VAE:
         cfg_file, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
         for f in (cfg_file, weights):
             if not f.is_file():

@@ -131,6 +131,7 @@ class _Loop:
     generator: torch.Generator
     train_ids: list[list[int]]
     out: Path
+    tokenizer: object = None  # saved with every checkpoint: a checkpoint folder is self-contained
 
     @property
     def model(self) -> T5VAE:
@@ -178,7 +179,8 @@ def train(
         cfg.seed + 1000 * accelerator.process_index
     )
     loop = _Loop(cfg, accelerator, wrapper, optimizer, params,
-                 cfg.kl_weight_schedule(total_steps, steps_per_epoch), generator, train_ids, out)  # fmt: skip
+                 cfg.kl_weight_schedule(total_steps, steps_per_epoch), generator, train_ids, out,
+                 tokenizer)  # fmt: skip
     state = _restore(loop, stored) if stored is not None else TrainState()
 
     t0 = time.time()
@@ -337,7 +339,7 @@ def _end_of_epoch(loop: _Loop, state: TrainState, sums: dict, tokenizer, valid_s
         )
         state.best, state.bad_epochs = metric, 0 if enough else state.bad_epochs + 1
         if acc.is_main_process:
-            loop.model.save_pretrained(loop.out / "best")
+            loop.model.save_pretrained(loop.out / "best", tokenizer=loop.tokenizer)
     else:
         state.bad_epochs += 1
     state.stopped_early = cfg.patience is not None and state.bad_epochs >= cfg.patience
@@ -362,7 +364,7 @@ def _save_last(loop: _Loop, state: TrainState) -> None:
     if not acc.is_main_process:
         return
     extra = acc.unwrap_model(loop.wrapper).extra
-    loop.model.save_pretrained(loop.out / "last", extra={TRAIN_STATE: {
+    loop.model.save_pretrained(loop.out / "last", tokenizer=loop.tokenizer, extra={TRAIN_STATE: {
         **asdict(state), "config": asdict(loop.cfg), "optimizer": loop.optimizer.state_dict(),
         "extra": extra.state_dict(), "rng_per_process": rngs,
     }})  # fmt: skip
