@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from t5vae.metrics import metric
-from t5vae.model import T5VAE
+from t5vae.model import T5VAE, looks_like_repo_id
 
 CARD_METRICS = ("nll", "ppl", "ppl_word", "neg_elbo", "rec", "kl", "mi", "au", "bleu", "distinct_2")
 
@@ -21,7 +21,7 @@ def checkpoint_folder(checkpoint: str, **download_kw) -> Path:
     """A local checkpoint folder, or the local copy of a Hub repository (downloaded: the only
     network call of this module)."""
     path = Path(checkpoint)
-    if path.is_dir():
+    if path.is_dir() or not looks_like_repo_id(str(checkpoint)):
         return path
     from huggingface_hub import snapshot_download
 

@@ -118,6 +118,11 @@ def labels_to_decoder_inputs(labels: torch.Tensor, pad_id: int, start_id: int) -
     return torch.cat([torch.full_like(clean[:, :1], start_id), clean[:, :-1]], dim=1)
 
 
+def looks_like_repo_id(name: str) -> bool:
+    """"name" or "owner/name" (a Hub repository), not a path ("/abs", "./rel", "a/b/c")."""
+    return not name.startswith((".", "/", "~")) and name.count("/") <= 1 and bool(name.strip())
+
+
 # The model card pushed with a checkpoint (huggingface_hub's jinja template; hub.py fills `body`).
 CARD_TEMPLATE = """---
 {{ card_data }}
@@ -263,7 +268,7 @@ class T5VAE(
         """A local folder written by `save_pretrained`, or a Hub repository (downloaded first);
         huggingface_hub's `from_pretrained` calls this. Eval mode, like Hugging Face models."""
         path = Path(model_id)
-        if not path.is_dir():  # a Hub repository id: the one network call
+        if not path.is_dir() and looks_like_repo_id(model_id):  # the one network call
             from huggingface_hub import snapshot_download
 
             path = Path(snapshot_download(model_id, revision=revision, cache_dir=cache_dir,
