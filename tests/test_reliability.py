@@ -234,3 +234,12 @@ def test_overrides_reach_the_notebooks_and_their_own_folder(tmp_path, capsys):
     )
     assert record["provenance"]["params"]["profile"]["overrides"] == ["phase2.epochs=1"]
     assert len(record["history"]) == 1  # smoke trains phase 2 for 2 epochs without the override
+
+
+def test_a_profile_can_track_a_run_with_tensorboard(tmp_path):
+    """tracking.log_with in the profile (here via --set) reaches training: the run's folder gets
+    TensorBoard event files."""
+    spec = pl.make_spec("smoke", "builtin", "phase1", "max_pnone_frozen", tmp_path,
+                        overrides=["tracking.log_with=tensorboard"])  # fmt: skip
+    pl.ensure_trained(spec, progress=False)
+    assert list((spec.run_dir / "tracking").rglob("events.out.tfevents*"))

@@ -316,3 +316,31 @@ def test_early_stopping_on_neg_elbo_needs_a_large_enough_improvement(
     loose = run(make_model(), tokenizer, builtin_corpus, tmp_path / "loose", min_improvement=0.0,
                 **{**kw, "patience": 4})  # fmt: skip
     assert not loose.stopped_early and len(loose.history) == 4
+
+
+def test_tensorboard_tracking_writes_every_term_and_metric(
+    make_model, tokenizer, builtin_corpus, tmp_path
+):
+    """log_with tensorboard (accelerate's tracker): per step every loss term and the KL weight,
+    per epoch every validation metric, and the run's parameters as hyperparameters."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    res = run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2", epochs=2, bow_weight=0.5,
+              log_with="tensorboard", tracking_dir=str(tmp_path / "tb"), run_name="smoke-run")  # fmt: skip
+    events = sorted((tmp_path / "tb" / "smoke-run").rglob("events.out.tfevents*"))
+    assert events
+    scalars = {}
+    for path in events:
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            scalars[tag] = [e.value for e in acc.Scalars(tag)]
+    steps = res.history[-1]["step"]
+    for term in ("loss", "rec", "kl", "kl_term", "bow", "kl_weight"):
+        assert len(scalars[f"train/{term}"]) == steps, term
+    for key in ("rec", "kl", "neg_elbo", "mi", "au", "nll"):
+        assert scalars[f"valid/{key}"] == pytest.approx([r[f"valid_{key}"] for r in res.history]), (
+            key
+        )
+    hparams = list((tmp_path / "tb" / "smoke-run").rglob("hparams.yml"))
+    assert hparams and "train/objective/bow_weight: 0.5" in hparams[0].read_text()

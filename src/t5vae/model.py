@@ -119,7 +119,7 @@ def labels_to_decoder_inputs(labels: torch.Tensor, pad_id: int, start_id: int) -
 
 
 def looks_like_repo_id(name: str) -> bool:
-    """"name" or "owner/name" (a Hub repository), not a path ("/abs", "./rel", "a/b/c")."""
+    """ "name" or "owner/name" (a Hub repository), not a path ("/abs", "./rel", "a/b/c")."""
     return not name.startswith((".", "/", "~")) and name.count("/") <= 1 and bool(name.strip())
 
 

@@ -24,7 +24,7 @@ import yaml
 
 from t5vae.model import EMBEDDING_POLICIES, INJECTIONS, POOLINGS, T5VAEConfig
 from t5vae.objectives import KLScheduleConfig, Objective, ObjectiveError
-from t5vae.phases import MEMORY_PROJECTION
+from t5vae.phases import MEMORY_PROJECTION, TRACKERS
 
 PARAMS_ENV = "T5VAE_PARAMS_DIR"
 
@@ -151,6 +151,21 @@ class EvalParams:
 
 
 @dataclass
+class TrackingParams:
+    """Experiment tracking through accelerate's trackers (per step and per epoch, plus the run's
+    parameters); tensorboard writes event files under the run's folder (tracking/)."""
+
+    log_with: str = "none"  # none, tensorboard, trackio, wandb, mlflow
+
+    def __post_init__(self):
+        _check(
+            self.log_with in TRACKERS,
+            "log_with",
+            f"must be one of {TRACKERS}, got {self.log_with!r}",
+        )
+
+
+@dataclass
 class Profile:
     name: str = ""
     description: str = ""
@@ -169,6 +184,7 @@ class Profile:
     phase1: Phase1Params = field(default_factory=Phase1Params)
     phase2: PhaseParams = field(default_factory=PhaseParams)
     eval: EvalParams = field(default_factory=EvalParams)
+    tracking: TrackingParams = field(default_factory=TrackingParams)
     datasets: list = field(default_factory=lambda: ["ptb"])  # default datasets of the grid
     overrides: list = field(default_factory=list)  # the --set values this profile was loaded with
 

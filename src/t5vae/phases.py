@@ -15,7 +15,9 @@ from t5vae.objectives import PHASE1_SCHEDULE, KLSchedule, KLScheduleConfig, Obje
 PHASES = ("phase1", "phase2")
 MEMORY_PROJECTION = ("frozen", "trainable")  # phase 1 with a frozen decoder
 # config fields that cannot change a run's numbers (resuming with other values is fine)
-NOT_RESULTS = {"progress", "checkpoint_every", "num_workers", "cache_dir"}
+NOT_RESULTS = {"progress", "checkpoint_every", "num_workers", "cache_dir", "log_with",
+               "tracking_dir", "run_name"}  # fmt: skip
+TRACKERS = ("none", "tensorboard", "trackio", "wandb", "mlflow")  # accelerate's trackers
 
 
 @dataclass
@@ -48,6 +50,9 @@ class TrainConfig:
     progress: bool = True
     num_workers: int = 0  # DataLoader workers collating batches (results do not depend on it)
     cache_dir: str | None = None  # tokenised corpora as Arrow files (see data.encode)
+    log_with: str = "none"  # an accelerate tracker: every step's terms, every epoch's metrics
+    tracking_dir: str | None = None  # where the tracker writes (tensorboard: event files)
+    run_name: str = "t5vae"  # the tracker's project / run name
 
     def __post_init__(self):
         if isinstance(self.objective, dict):  # (a checkpoint's stored config)
@@ -62,6 +67,8 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and grad_accum must be >= 1")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.log_with not in TRACKERS:
+            raise ValueError(f"log_with must be one of {TRACKERS}, got {self.log_with!r}")
 
     def kl_weight_schedule(self, total_steps: int, steps_per_epoch: int) -> KLSchedule:
         """beta(step): 0 in phase 1; the objective's schedule (default: linear) in phase 2."""

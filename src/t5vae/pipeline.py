@@ -122,6 +122,8 @@ def train_config(spec: RunSpec) -> TrainConfig:
         min_improvement=phase.min_improvement,
         select_by=phase.select_by, valid_iw_samples=phase.valid_iw_samples,
         num_workers=phase.num_workers, cache_dir=str(spec.tokenized_dir),
+        log_with=prof.tracking.log_with, tracking_dir=str(spec.run_dir / "tracking"),
+        run_name=spec.key.replace("/", "_"),
     )  # fmt: skip
     if spec.stage == "phase1":
         v = spec.variant
@@ -154,9 +156,8 @@ def run_training(spec: RunSpec, base: Base | None = None, progress: bool = True)
     with cpu_threads(spec.profile.cpu_threads):
         if not is_finished(spec.run_dir):
             _record_training(spec)
-        return train(
-            model, base.tokenizer, train_sents, valid_sents, cfg, spec.run_dir, resume=True
-        )
+        return train(model, base.tokenizer, train_sents, valid_sents, cfg, spec.run_dir, resume=True,
+                     run_params=spec.params())  # fmt: skip
 
 
 def ensure_trained(spec: RunSpec, progress: bool = True, base: Base | None = None) -> TrainResult:

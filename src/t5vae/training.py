@@ -146,21 +146,30 @@ def train(
     cfg: TrainConfig,
     out_dir: str | os.PathLike,
     resume: bool = True,
+    run_params: dict | None = None,
 ) -> TrainResult:
     """Train `model` in place with `cfg`; checkpoints go to out_dir/{last,best}/.
 
     With resume=True and a `last/` checkpoint present, training continues from it (same batch
     order, optimizer and RNG state), so an interrupted run ends as an uninterrupted one would.
+    With cfg.log_with a tracker records `run_params` and cfg, every step's loss terms (train/<term>,
+    train/kl_weight) and every epoch's validation metrics (valid/<metric>), against the step.
     """
     from accelerate import Accelerator
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
+    tracking = cfg.log_with != "none"
     accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum
-    )
+        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
+        log_with=cfg.log_with if tracking else None, project_dir=cfg.tracking_dir,
+    )  # fmt: skip
     _refuse_unseen_launch(accelerator)
+    if tracking:  # the run's parameters, flat (trackers take scalars and strings)
+        accelerator.init_trackers(
+            cfg.run_name, config=flat_params({**(run_params or {}), "train": asdict(cfg)})
+        )
     stored = _read_checkpoint(out / "last", cfg) if resume else None
     set_trainable(model, cfg)  # (may untie embeddings: before loading a checkpoint's weights)
     loss_module = LossModule(model, cfg.objective, tokenizer)
@@ -189,8 +198,21 @@ def train(
         sums = _train_epoch(loop, state)
         _end_of_epoch(loop, state, sums, tokenizer, valid_sentences, time.time() - epoch_t0)
     accelerator.wait_for_everyone()
+    if tracking:
+        accelerator.end_training()
     return TrainResult(state.history, out / "best", out / "last", state.stopped_early,
                        time.time() - t0)  # fmt: skip
+
+
+def flat_params(params: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1, "c": [1, 2]}} -> {"a/b": 1, "a/c": "[1, 2]"} (what trackers store)."""
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, dict):
+            out.update(flat_params(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = v if isinstance(v, bool | int | float | str) else str(v)
+    return out
 
 
 def _refuse_unseen_launch(accelerator) -> None:
@@ -305,6 +327,10 @@ def _train_step(loop: _Loop, state: TrainState, cpu_batch, beta: float, b: int) 
         loop.optimizer.zero_grad(set_to_none=True)
     if acc.sync_gradients:
         state.step += 1
+        acc.log(
+            {f"train/{k}": v for k, v in values.items()} | {"train/kl_weight": beta},
+            step=state.step,
+        )
     return values
 
 
@@ -329,6 +355,8 @@ def _end_of_epoch(loop: _Loop, state: TrainState, sums: dict, tokenizer, valid_s
         row.update({f"valid_{k}": v for k, v in metrics.items()})
     row["wall_time_s"] = wall_time_s
     state.history.append(row)
+    acc.log({k.replace("_", "/", 1): v for k, v in row.items() if k.startswith("valid_")
+             and isinstance(v, int | float)} | {"epoch": state.epoch}, step=state.step)  # fmt: skip
     if cfg.select_by == "last":
         metric = -state.step
     else:
