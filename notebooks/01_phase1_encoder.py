@@ -29,19 +29,25 @@
 # `python scripts/build_notebooks.py`; the stored outputs come from the smoke profile.*
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/t5vae/blob/main/notebooks/01_phase1_encoder.ipynb)
+# *Colab: set [tool.t5vae] repository in pyproject.toml to get a badge here.*
 
 # %%
-# On Colab (or anywhere t5vae is not installed): install the package from its repository.
+# On Colab (or anywhere t5vae is not installed): install the package from its published repository
+# (set once for every notebook: [tool.t5vae] repository in pyproject.toml, then
+# `python scripts/build_notebooks.py`).
+T5VAE_REPOSITORY = ""
 import importlib.util
-import os
 import subprocess
 import sys
 
 if importlib.util.find_spec("t5vae") is None:
-    subprocess.run(["git", "clone", "-q", "https://github.com/OWNER/t5vae", "t5vae"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "t5vae"], check=True)
-    sys.path.insert(0, os.path.abspath("t5vae/src"))
+    if not T5VAE_REPOSITORY:
+        raise RuntimeError(
+            "t5vae is not installed and this notebook does not know where it is published: set "
+            "repository under [tool.t5vae] in pyproject.toml and run python scripts/build_notebooks.py, "
+            "or install the package first (pip install git+<the repository URL>)."
+        )
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True)
 
 # %% tags=["parameters"]
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import jupytext
 import nbformat
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
@@ -28,9 +30,34 @@ def sources() -> list[Path]:
     return sorted(NB_DIR.glob("[0-9][0-9]_*.py"))
 
 
+def repository() -> str:
+    """[tool.t5vae] repository in pyproject.toml: where the notebooks install the package from."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["t5vae"]["repository"]
+
+
+def badge(repo: str, notebook: str) -> str:
+    """The Colab badge line of a notebook (GitHub repositories), or what to set to get one."""
+    m = re.match(r"https://github\.com/([^/]+/[^/.]+?)(\.git)?/?$", repo)
+    if not m:
+        return "# *Colab: set [tool.t5vae] repository in pyproject.toml to get a badge here.*"
+    return (f"# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{m.group(1)}/blob/main/notebooks/{notebook})")  # fmt: skip
+
+
+def set_repository(src: Path, repo: str) -> None:
+    """The one setting, copied into a source: its install cell and its Colab badge."""
+    text = re.sub(r'^T5VAE_REPOSITORY = ".*"$', f"T5VAE_REPOSITORY = {repo!r}".replace("'", '"'),
+                  src.read_text(), count=1, flags=re.M)  # fmt: skip
+    text = re.sub(r"^# (\[!\[Open In Colab\].*|\*Colab: set \[tool\.t5vae\].*)$",
+                  lambda _: badge(repo, src.with_suffix(".ipynb").name), text, count=1, flags=re.M)  # fmt: skip
+    src.write_text(text)
+
+
 def sync() -> None:
     """Write each .py's cells into its .ipynb, keeping the outputs of unchanged code cells."""
+    repo = repository()
     for src in sources():
+        set_repository(src, repo)
         text_nb = jupytext.read(src)
         ipynb = src.with_suffix(".ipynb")
         if ipynb.is_file():
