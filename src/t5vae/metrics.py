@@ -71,6 +71,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            False, "count", _BOTH, curve=True),
     Metric("bleu", "corpus BLEU (sacrebleu) of greedy reconstructions from mu against the inputs",
            False, "nats", _BOTH),
+    Metric("mi_batch256", "the released code's MI: the aggregate posterior of each batch of 256 "
+           "sentences, averaged over batches (at most log 256 = 5.5 nats)", False, "nats"),
     Metric("mu_norm", "mean ||E_q[z|x]||_2 over the set: the scale of the code (the prior's "
            "samples have norm about sqrt(latent_dim))", None, "nats", _P1),
     Metric("distinct_1", "unique word unigrams / all, over sentences decoded from z ~ N(0, I)",
@@ -196,7 +198,8 @@ def evaluate(
     `decoder_rows` (sentence, sample) pairs (default: as many as keep the logits of one chunk
     under LOGITS_BUDGET floats, at least batch_size). The first importance sample
     also gives `rec` and the z used for MI, so every number comes from the same draws.
-    `return_posteriors=True` adds "mu", "logvar" tensors (for plots), outside METRIC_KEYS.
+    `return_posteriors=True` adds "mu", "logvar" and "z" (the first sample) tensors, outside
+    METRIC_KEYS.
     `cache_dir` keeps the tokenised sentences as Arrow files (data.encode).
     """
     if iw_samples < 1:
@@ -269,5 +272,5 @@ def _evaluate(model, tokenizer, sentences, iw_samples, batch_size, seed, max_len
         "n_words": n_words,
     }
     if return_posteriors:
-        result["mu"], result["logvar"] = mu_all, logvar_all
+        result["mu"], result["logvar"], result["z"] = mu_all, logvar_all, z_all
     return result

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import DynamicCache, T5Config, T5ForConditionalGeneration
 
+from t5vae import released
 from t5vae.io import atomic_dir
 
 POOLINGS = ("mean", "max")
@@ -49,6 +50,10 @@ class T5VAEConfig:
     injection: str = "memory"
     untied_encoder_embeddings: bool = False
     shared_kv: bool = False  # memory: one vector per layer used as key and value (released code)
+    # the released code's defects, off unless a profile reproduces them (released.py)
+    released_memory_view: bool = False
+    released_pooling: bool = False
+    pad_to: int | None = None  # encoder inputs padded to this many tokens (released: 256)
     base: str = "t5-small"
     t5_config: dict = field(default_factory=dict)
 
@@ -184,6 +189,7 @@ class T5VAE(
         injection: str = T5VAEConfig.injection,
         pretrained: bool = True,
         shared_kv: bool = T5VAEConfig.shared_kv,
+        **options,
     ) -> T5VAE:
         """Wrap a T5 checkpoint (Hub name or local dir), a T5Config (random init) or a T5 model.
 
@@ -206,6 +212,7 @@ class T5VAE(
             pooling=pooling,
             injection=injection,
             shared_kv=shared_kv,
+            **options,  # the released code's switches (released.py)
             base=name,
             t5_config=t5.config.to_dict(),
         )
@@ -301,10 +308,17 @@ class T5VAE(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x) = N(mu, diag(exp(logvar))) from masked pooling of the last encoder layer."""
+        if self.config.pad_to and input_ids.shape[1] < self.config.pad_to:  # (released: 256)
+            extra = self.config.pad_to - input_ids.shape[1]
+            input_ids = F.pad(input_ids, (0, extra), value=self.pad_id)
+            attention_mask = F.pad(attention_mask, (0, extra), value=0)
         hidden = self.t5.encoder(
             input_ids=input_ids, attention_mask=attention_mask
         ).last_hidden_state
-        pooled = masked_pool(hidden, attention_mask, self.config.pooling)
+        if self.config.released_pooling:
+            pooled = released.unmasked_pool(hidden, self.config.pooling)
+        else:
+            pooled = masked_pool(hidden, attention_mask, self.config.pooling)
         return self.to_mu(pooled), self.to_logvar(pooled)
 
     # ------------------------------------------------------------------ decoder side
@@ -315,13 +329,14 @@ class T5VAE(
         shared_kv [layers, 1, ...], one vector for both): each row of the batch stays its own (the
         released code's reshape mixed sentences of a batch).
         """
-        kv = self.latent_to_memory(z).view(
-            z.shape[0],
-            self.n_dec_layers,
-            1 if self.config.shared_kv else 2,
-            self.n_heads,
-            self.d_kv,
-        )
+        n_kv = 1 if self.config.shared_kv else 2
+        projection = self.latent_to_memory(z)
+        if self.config.released_memory_view:
+            kv = released.mixed_memory_view(
+                projection, self.n_dec_layers, n_kv, self.n_heads, self.d_kv
+            )
+        else:
+            kv = projection.view(z.shape[0], self.n_dec_layers, n_kv, self.n_heads, self.d_kv)
         cache = DynamicCache()
         for layer in range(self.n_dec_layers):
             key = kv[:, layer, 0].unsqueeze(2)  # [B, heads, 1, d_kv]
@@ -394,5 +409,11 @@ class T5VAE(
         """One VAE pass: rec = -log p(x|z) per sentence with z ~ q(z|x) (z = mu if not sample)."""
         mu, logvar = self.encode(input_ids, attention_mask)
         z = reparameterize(mu, logvar, generator) if sample else mu
-        rec = -self.log_likelihood(z, labels, decoder_input_ids)
-        return {"rec": rec, "mu": mu, "logvar": logvar, "z": z}
+        token_nll = -self.token_log_likelihood(z, labels, decoder_input_ids)
+        return {
+            "rec": token_nll.sum(-1),
+            "token_nll": token_nll,
+            "mu": mu,
+            "logvar": logvar,
+            "z": z,
+        }

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from t5vae import released
 from t5vae.model import labels_to_decoder_inputs
 
 
@@ -152,6 +153,9 @@ class Objective:
     kl_schedule: KLScheduleConfig | None = None
     word_dropout: float = 0.0  # decoder inputs replaced by <unk> (Bowman et al. 2016)
     bow_weight: float = 0.0  # weight of the bag-of-words loss on z (Zhao et al. 2017)
+    # the released code's loss defects (released.py; set from a profile's `released:` section)
+    deletion_swap: bool = False
+    rec_per_token: bool = False
 
     def __post_init__(self):
         if isinstance(self.kl_schedule, dict):  # (a checkpoint's stored config)
@@ -190,6 +194,8 @@ def vae_loss(
         input_ids, mask = delete_tokens(
             input_ids, mask, objective.denoise_prob, generator=generator, pad_id=model.pad_id
         )
+        if objective.deletion_swap:
+            input_ids, mask = released.swap_ids_and_mask(input_ids, mask)
     decoder_inputs = None
     if objective.word_dropout > 0:
         decoder_inputs = word_dropout(batch["labels"], objective.word_dropout, unk_id, model.pad_id,
@@ -197,7 +203,11 @@ def vae_loss(
     out = model(input_ids, mask, batch["labels"], sample=objective.sample_z, generator=generator,
                 decoder_input_ids=decoder_inputs)  # fmt: skip
     kl_dims = kl_per_dim(out["mu"], out["logvar"])
-    rec = out["rec"].mean()
+    if objective.rec_per_token:  # mean over B x T positions (x the released padding to 256)
+        padded = max(out["token_nll"].shape[1], model.config.pad_to or 0)
+        rec = out["token_nll"].sum() / (out["token_nll"].shape[0] * padded)
+    else:
+        rec = out["rec"].mean()
     kl_term = thresholded_kl(kl_dims, objective.kl_threshold).mean()
     loss = rec + kl_weight * kl_term if kl_weight else rec
     terms = {

@@ -25,6 +25,7 @@ import yaml
 from t5vae.model import EMBEDDING_POLICIES, INJECTIONS, POOLINGS, T5VAEConfig
 from t5vae.objectives import KLScheduleConfig, Objective, ObjectiveError
 from t5vae.phases import MEMORY_PROJECTION, TRACKERS
+from t5vae.released import ReleasedSwitches
 
 PARAMS_ENV = "T5VAE_PARAMS_DIR"
 
@@ -185,6 +186,7 @@ class Profile:
     phase2: PhaseParams = field(default_factory=PhaseParams)
     eval: EvalParams = field(default_factory=EvalParams)
     tracking: TrackingParams = field(default_factory=TrackingParams)
+    released: ReleasedSwitches = field(default_factory=ReleasedSwitches)  # defects, all off
     datasets: list = field(default_factory=lambda: ["ptb"])  # default datasets of the grid
     overrides: list = field(default_factory=list)  # the --set values this profile was loaded with
 

@@ -18,6 +18,7 @@ from t5vae.data import Corpus, DataError, encode, load_split
 from t5vae.io import atomic_dir, atomic_write_json
 from t5vae.model import T5VAE, WEIGHTS_NAME, default_device, reparameterize
 from t5vae.phases import TrainConfig
+from t5vae.released import MI_BATCH, RELEASED_PAD_LENGTH
 from t5vae.runs import (
     STAGES,
     RunSpec,
@@ -104,9 +105,12 @@ def new_model(spec: RunSpec, pooling: str, base: Base | None = None) -> T5VAE:
     prof = spec.profile
     base = base or prepare_base(spec, progress=False)
     torch.manual_seed(spec.seed)
+    rel = prof.released
     return T5VAE.from_base(base.model_ref, latent_dim=prof.model.latent_dim, pooling=pooling,
                            injection=prof.model.injection, pretrained=prof.model.pretrained,
-                           shared_kv=prof.model.shared_kv)  # fmt: skip
+                           shared_kv=prof.model.shared_kv, released_memory_view=rel.memory_view,
+                           released_pooling=rel.pooling_over_padding,
+                           pad_to=RELEASED_PAD_LENGTH if rel.pad_to_256 else None)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- training
@@ -125,14 +129,20 @@ def train_config(spec: RunSpec) -> TrainConfig:
         log_with=prof.tracking.log_with, tracking_dir=str(spec.run_dir / "tracking"),
         run_name=spec.key.replace("/", "_"),
     )  # fmt: skip
+    rel = prof.released  # the released code's defects reproduced (released.py), all off by default
+    defects = {"deletion_swap": rel.deletion_swap, "rec_per_token": rel.rec_per_token}
     if spec.stage == "phase1":
         v = spec.variant
-        return TrainConfig(**common, objective=v.objective, freeze_decoder=v.freeze_decoder,
-                           phase1_embeddings=v.phase1_embeddings,
+        embeddings = (
+            "frozen" if rel.tied_embeddings_frozen and v.freeze_decoder else v.phase1_embeddings
+        )
+        return TrainConfig(**common, objective=replace(v.objective, **defects),
+                           freeze_decoder=v.freeze_decoder, phase1_embeddings=embeddings,
                            memory_projection=prof.phase1.memory_projection)  # fmt: skip
-    objective = spec.technique.objective
+    objective = replace(spec.technique.objective, **defects)
     if objective.kl_schedule is None:
-        objective = replace(objective, kl_schedule=phase.kl_schedule)
+        schedule = replace(phase.kl_schedule, kind="released") if rel.kl_ramp else phase.kl_schedule
+        objective = replace(objective, kl_schedule=schedule)
     return TrainConfig(**common, objective=objective)
 
 
@@ -223,15 +233,16 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
 def _test_metrics(spec: RunSpec, model: T5VAE, tokenizer, test: Corpus, progress: bool):
     """evaluate() + factor probes + reconstruction BLEU and prior-sample diversity; examples."""
     from t5vae.generation import distinct_n, reconstruct, reconstruction_bleu, sample_prior
-    from t5vae.metrics import evaluate
+    from t5vae.metrics import batched_mutual_information, evaluate
     from t5vae.probe import factor_probe
 
     ev, max_length = spec.profile.eval, spec.dataset.max_length
     metrics = evaluate(model, tokenizer, test.sentences, iw_samples=ev.iw_samples, batch_size=ev.batch_size,
                        seed=spec.seed, max_length=max_length, progress=progress,
                        return_posteriors=True, cache_dir=spec.tokenized_dir)  # fmt: skip
-    mu, logvar = metrics.pop("mu"), metrics.pop("logvar")
+    mu, logvar, z_first = metrics.pop("mu"), metrics.pop("logvar"), metrics.pop("z")
     metrics["mu_norm"] = float(mu.double().norm(dim=-1).mean())
+    metrics["mi_batch256"] = batched_mutual_information(mu, logvar, z_first, MI_BATCH)
     if test.factors:  # known generating factors (built-in corpus): linear probes on z ~ q(z|x)
         z = reparameterize(mu, logvar, torch.Generator().manual_seed(spec.seed))
         metrics.update(factor_probe(z, test.factors, seed=spec.seed))
@@ -255,12 +266,13 @@ def build_tables(profile: str, output_root_dir=None) -> dict:
     from t5vae.claims import write_claims
     from t5vae.compare import write_comparison
     from t5vae.results import result_files
-    from t5vae.tables import write_figures, write_tables
+    from t5vae.tables import write_figures, write_released, write_tables
 
     folder = results_dir(profile, output_root_dir)
     paths = write_tables(folder)
     paths["figures"] = write_figures(folder)
     paths["claims"] = write_claims(folder)["md"]
+    paths["released"] = write_released(folder)
     reference = reference_dir(profile)
     paths["verdict"] = f"no reference results in reference/{profile}"
     if result_files(reference):

@@ -44,7 +44,7 @@ from t5vae.results import is_complete, read_results, write_failure
 
 # what --save-reference copies from results/<profile>/ into reference/<profile>/
 REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
-                   "claims.csv", "timing.csv", "timing.md")  # fmt: skip
+                   "claims.csv", "released.md", "timing.csv", "timing.md")  # fmt: skip
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -8,6 +8,7 @@ numbers), `summary.csv` the mean, standard deviation and count of every metric.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -147,6 +148,50 @@ def write_tables(results_dir: Path) -> dict[str, Path]:
     return paths
 
 
+RELEASED_COLUMNS = {  # "as released" (released.py) next to "corrected", from the results files
+    "NLL as released: one-sample -ELBO": lambda r: r["neg_elbo"],
+    "NLL: importance-weighted (K)": lambda r: r["nll"],
+    "-ELBO as released: rec - KL": lambda r: r["rec"] - r["kl"],
+    "-ELBO: rec + KL": lambda r: r["neg_elbo"],
+    "PPL as released: per subword, from the bound": lambda r: math.exp(
+        min(709.0, r["neg_elbo"] * r["n_sentences"] / max(1, r["n_tokens"] - r["n_sentences"]))
+    ),
+    "PPL: per word, from the IW-NLL": lambda r: r["ppl_word"],
+    "MI as released: batches of 256": lambda r: r.get("mi_batch256"),
+    "MI: whole set": lambda r: r["mi"],
+}
+
+
+def released_frame(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The released code's metrics next to the corrected ones, per phase-2 run (mean ± sd)."""
+    ok = df[(df["status"] == "ok") & (df["dataset"] == dataset) & (df["stage"] == "phase2")]
+    rows = []
+    for _, g in ok.groupby("name", sort=True):
+        row = {"run": g["label"].iloc[0], "n": len(g)}
+        for col, value in RELEASED_COLUMNS.items():
+            values = pd.Series([value(r) for _, r in g.iterrows()], dtype=float)
+            row[col] = mean_std_cell(values, "ppl" if "PPL" in col else "rec", len(g))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_released(results_dir: Path) -> Path:
+    """released.md: what the released code would have reported for each run, next to ours."""
+    df = collect(results_dir)
+    md = [f"# As released vs corrected: {Path(results_dir).name}", "",
+          "Each phase-2 run's test metrics as the released code computes them (src/t5vae/released.py: "
+          "its 'NLL' is a one-sample -ELBO, its '-ELBO' is rec - KL, its PPL is per subword "
+          "excluding EOS from the bound, its MI is averaged over batches of 256) next to this "
+          "package's. Per sentence, nats; mean ± sd over seeds.", ""]  # fmt: skip
+    for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
+        t = released_frame(df, dataset)
+        if not t.empty:
+            md += [f"## {dataset}", "", markdown_table(t), ""]
+    path = Path(results_dir) / "released.md"
+    atomic_write_text(path, "\n".join(md))
+    return path
+
+
 UNFINISHED = 0.01  # a run that ends at its epoch limit still improving by more than this
 
 
@@ -282,5 +327,6 @@ if (
     for folder in sys.argv[1:] or ["."]:
         write_tables(Path(folder))
         write_claims(Path(folder))
+        write_released(Path(folder))
         write_figures(Path(folder))
-        print(f"{folder}: tables.md, summary.csv, claims.md, figures/")
+        print(f"{folder}: tables.md, summary.csv, claims.md, released.md, figures/")
