@@ -8,6 +8,8 @@
 3. IW-NLL evaluation with K samples vs K plain decoder passes plus one encoder pass
 4. peak memory of each and evaluation sentences/s for K = 1, 100, 500
 5. loading a corpus's token ids from the Arrow cache (a second run) vs tokenising it again
+6. how cost grows: a training step against sentence length, evaluation against K, an epoch against
+   the corpus size (benchmarks/scaling.png; the cost model of ./reproduce.sh --plan)
 
 Each figure is the median of --repeats timings after --warmup untimed ones, baseline and ours
 called in turn (2: --repeats batches of each, alternating; sentences/s over all). Sentences are PTB
@@ -17,7 +19,6 @@ when $T5VAE_DATA_DIR (or ../shared/data) has it, else the built-in corpus.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -31,9 +32,11 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from t5vae.data import batch_indices, builtin_split, collate, encode, load_split
+from t5vae.io import atomic_file, atomic_write_json
 from t5vae.metrics import evaluate
 from t5vae.model import T5VAE
 from t5vae.objectives import Objective, vae_loss
+from t5vae.results import cpu_model
 from t5vae.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,17 +67,6 @@ def interleaved(fns, warmup: int, repeats: int) -> list[float]:
         for t, fn in zip(times, fns, strict=True):
             t.append(_timed(fn))
     return [statistics.median(t) for t in times]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def peak_rss_mb() -> float:
@@ -111,6 +103,65 @@ def released_denoise(input_ids, mask, p, pad_id):
         ids_out[i] = torch.cat((keep_ids, torch.full((k,), pad_id)))
         mask_out[i] = torch.cat((keep_msk, torch.zeros(k, dtype=keep_msk.dtype)))
     return ids_out, mask_out
+
+
+def scaling(vae, tokenizer, sents, args, device) -> dict:
+    """Seconds of a training step by sentence length, of evaluation by K, of an epoch by corpus size."""
+    ids = [x for x in encode(tokenizer, sents * 8, 256).ids]
+    flat = [t for x in ids for t in x[:-1]]
+    out = {"length": {}, "K": {}, "corpus": {}}
+    opt = torch.optim.AdamW(vae.parameters(), lr=1e-5)
+
+    def step(batch):
+        vae_loss(vae, batch, 1.0, Objective(kl_threshold=0.5))["loss"].backward()
+        opt.step()
+        opt.zero_grad()
+
+    for length in (16, 32, 64, 128):  # the same tokens cut into sentences of this length
+        seqs = [
+            flat[i * length : (i + 1) * length - 1] + [tokenizer.eos_token_id]
+            for i in range(args.batch_size)
+        ]
+        batch = {k: v.to(device) for k, v in collate(seqs).items()}
+        out["length"][length] = timeit(lambda b=batch: step(b), 1, max(1, args.repeats // 2))
+    n = min(len(sents), 8)
+    for k in (1, 10, 50, 100):
+        out["K"][k] = timeit(lambda k=k: evaluate(vae, tokenizer, sents[:n], iw_samples=k, batch_size=n,
+                                                   progress=False), 0, 1)  # fmt: skip
+    for size in (args.batch_size * 2, args.batch_size * 4, args.batch_size * 8):
+        batches = batch_indices([len(x) for x in ids[:size]], args.batch_size)
+        epoch = [
+            {k: v.to(device) for k, v in collate([ids[i] for i in b]).items()} for b in batches
+        ]
+        out["corpus"][size] = timeit(lambda e=epoch: [step(b) for b in e], 0, 1)
+    return out
+
+
+def plot_scaling(s: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax, (key, xlabel) in zip(axes, [("length", "tokens per sentence (batch fixed)"), ("K", "importance samples K"),
+                                        ("corpus", "sentences per epoch")], strict=True):  # fmt: skip
+        x = [int(v) for v in s[key]]
+        y = list(s[key].values())
+        ax.plot(x, y, "o-", label="measured")
+        ax.plot(
+            [x[0], x[-1]],
+            [y[0], y[0] * x[-1] / x[0]],
+            "--",
+            color="grey",
+            label="linear from the first",
+        )
+        ax.set(xlabel=xlabel, ylabel="seconds")
+        ax.legend(fontsize=7)
+    fig.suptitle("how cost grows with the work (benchmarks/bench_vae.py, benchmark 6)")
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def main() -> None:
@@ -236,6 +287,12 @@ def main() -> None:
     if torch.cuda.is_available():
         rows["4_peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
 
+    # 6. how cost grows with the work (the cost model of --plan): a training step against sentence
+    #    length (batch and model fixed), evaluation against K (sentences fixed), an epoch against
+    #    the corpus size (its steps)
+    rows["6_scaling"] = scaling(vae, tokenizer, eval_sents, args, device)
+    plot_scaling(rows["6_scaling"], Path(args.out).with_name("scaling.png"))
+
     # 5. a second run's tokenisation: the Arrow cache (data.encode(cache_dir=...)) vs tokenising
     train_sents = corpus_split("train", args.tokenize_sentences)[0]
     with tempfile.TemporaryDirectory() as cache:
@@ -270,10 +327,7 @@ def main() -> None:
             print(
                 f"{name:38s} {'':8s}  {'':7s}  {r if not isinstance(r, dict) else {k_: round(v, 1) for k_, v in r.items()}}"
             )
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps({"info": info, "results": rows}, indent=2))
-    os.replace(tmp, out)  # a killed run never leaves a half-written results file
+    atomic_write_json(args.out, {"info": info, "results": rows})  # never half-written
     print(f"written: {args.out}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from t5vae.data import collate, encode, load_split
@@ -30,3 +31,50 @@ def test_t5_small_forward_backward_on_ptb(t5_small_dir, ptb_data_dir):
                  "t5.decoder.block.5.layer.0.SelfAttention.q.weight", "t5.shared.weight"):  # fmt: skip
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
+
+
+@pytest.mark.slow
+def test_paper_dry_run_executes_one_run_per_stage(
+    t5_small_dir, ptb_data_dir, tmp_path, monkeypatch
+):
+    """./reproduce.sh --profile paper --dry-run on PTB: the paper's code path (t5-small shape,
+    batch 128, K = 500, every notebook, tables) runs end to end; peak memory per stage is reported."""
+    from t5vae import reproduce
+    from t5vae.results import read_results, result_files
+
+    monkeypatch.setenv("T5VAE_SHARED_DIR", str(t5_small_dir.parents[1]))
+    args = ["--profile", "paper", "--dry-run", "--datasets", "ptb", "--phase1-variants", "max_pnone_frozen",
+            "--techniques", "l0.5_pnone", "--output-root", str(tmp_path), "--data-dir", str(ptb_data_dir),
+            "--set", "data.test_size=2", "--set", "data.valid_size=2"]  # CI: 2 sentences x K = 500  # fmt: skip
+    assert reproduce.main(args) == 0
+    (folder,) = (tmp_path / "results").iterdir()
+    assert folder.name.startswith("paper+")
+    records = [read_results(p) for p in result_files(folder)]
+    assert {r["run_id"] for r in records} == {"phase1-max_pnone_frozen", "phase2-l0.5_pnone"}
+    for r in records:
+        prof = r["provenance"]["params"]["profile"]
+        assert prof["phase2"]["batch_size"] == 128 and prof["eval"]["iw_samples"] == 500
+        assert r["metrics"]["n_sentences"] == 2 and r["history"][-1]["step"] == 2
+        assert r["provenance"]["peak_rss_mb"] > 100
+    timing = (folder / "timing.md").read_text()
+    assert "| phase1 | 1 |" in timing and "| phase2 | 1 |" in timing and "peak RSS" in timing
+    assert (folder / "tables.md").is_file() and (folder / "released.md").is_file()
+
+
+def test_gpu_check_script_runs_here_in_a_tiny_form(t5_small_dir, tmp_path):
+    """benchmarks/gpu_check.py runs with one command; here on the CPU with 2 steps of batch 4 and
+    4 sentences (on a GPU: the defaults, batch 128, 50 steps, K = 500)."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    report = gpu_check.main(["--device", "cpu", "--base", str(t5_small_dir), "--batch-size", "4", "--steps", "2",
+                             "--sentences", "2", "--iw-samples", "3", "--out", str(tmp_path / "g.json")])  # fmt: skip
+    assert (
+        report["train_fp32"]["sentences_per_s"] > 0 and report["train_bf16"]["sentences_per_s"] > 0
+    )
+    assert set(report["eval_bf16_minus_fp32"]) == {"nll", "rec", "kl", "mi"}
+    assert (tmp_path / "g.json").is_file() and not report["pretrained_weights"]

@@ -219,10 +219,11 @@ def test_overrides_are_validated_like_yaml_values():
         "phase2.kl_schedule.kind=exp": r"phase2\.kl_schedule\.kind: must be one of",
         "epochs": r"expected key\.path=value",
         "name=other": r"name cannot be set",
+        "phase2.lr=0.1 phase2.lr=0.2": r"phase2\.lr is set twice",
     }
     for item, message in cases.items():
         with pytest.raises(P.ParamsError, match=message):
-            P.load_profile("smoke", overrides=[item])
+            P.load_profile("smoke", overrides=item.split(" "))
 
 
 def test_overrides_are_recorded_and_part_of_the_run_identity(tmp_path):

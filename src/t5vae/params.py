@@ -457,6 +457,8 @@ def parse_overrides(items: list[str]) -> dict:
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 raise ParamsError(f"--set {item!r}: {key} is set twice, once as a value")
+        if last in node:
+            raise ParamsError(f"--set {item!r}: {m.group(1)} is set twice")
         node[last] = value
     return out
 

@@ -71,7 +71,7 @@ def prepare_base(spec: RunSpec, progress: bool = True) -> Base:
     train_corpus = load_corpus(spec, "train")
     tok = replace(prof.tokenizer, **spec.dataset.tokenizer)  # the corpus's vocabulary settings
     if tok.source == "sentencepiece":
-        tokenizer_ref = str(_corpus_tokenizer(spec, train_corpus, tok))
+        tokenizer_ref = str(corpus_tokenizer(spec, train_corpus, tok))
     else:
         tokenizer_ref = prof.model.base if tok.source == "base" else tok.source
     base = Base(tokenizer_ref, prof.model.base)
@@ -85,7 +85,7 @@ def prepare_base(spec: RunSpec, progress: bool = True) -> Base:
     return base
 
 
-def _corpus_tokenizer(spec: RunSpec, corpus: Corpus, tok):
+def corpus_tokenizer(spec: RunSpec, corpus: Corpus, tok):
     """A SentencePiece tokenizer trained on the training split (cached under its settings)."""
     from t5vae.tokenizer import train_sentencepiece
 
@@ -226,8 +226,21 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
         return write_results(
             spec, metrics, examples=examples, history=hist, device=str(device),
             eval_time_s=time.time() - t0, train_time_s=sum(h.get("wall_time_s", 0) for h in hist),
-            trained_with=trained_with(spec),
+            trained_with=trained_with(spec), **peak_memory(),
         )  # fmt: skip
+
+
+def peak_memory() -> dict:
+    """The peak memory of this process so far (a run's kernel trains and evaluates it): resident
+    set in MB, and on a GPU the peak allocated by torch."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux, bytes on macOS
+    out = {"peak_rss_mb": rss / (2**20 if sys.platform == "darwin" else 2**10)}
+    if torch.cuda.is_available():
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
 
 
 def _test_metrics(spec: RunSpec, model: T5VAE, tokenizer, test: Corpus, progress: bool):

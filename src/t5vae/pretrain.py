@@ -118,7 +118,7 @@ def pretrain_t5(
         x[:-1] for x in encode(tokenizer, sentences, max_length).ids
     ]  # EOS re-added by corruption
     t0 = time.time()
-    history = _span_corruption_loop(model, tokenizer, ids, random.Random(seed), steps, batch_size,
+    history = span_corruption_loop(model, tokenizer, ids, random.Random(seed), steps, batch_size,
                                     lr, noise_density, mean_span_length, progress)  # fmt: skip
     model.eval()
     info = {"key": key, "params": params, "t5_overrides": t5_overrides, "seed": seed,
@@ -131,7 +131,7 @@ def pretrain_t5(
     return out, history
 
 
-def _span_corruption_loop(model, tokenizer, ids, rng, steps, batch_size, lr, noise_density,
+def span_corruption_loop(model, tokenizer, ids, rng, steps, batch_size, lr, noise_density,
                           mean_span_length, progress) -> list[dict]:  # fmt: skip
     """AdamW with linear warm-up (5%) and decay on span-corrupted batches; loss every steps/50."""
     model.train()

@@ -77,6 +77,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="reference folder to compare with (default: reference/<profile>/)")  # fmt: skip
     ap.add_argument("--save-reference", action="store_true",
                     help="after a grid with every run ok, copy its results into the reference folder")  # fmt: skip
+    ap.add_argument("--dry-run", action="store_true",
+                    help="the profile's exact code path on a random-init model of its base, 2 steps and "
+                         "8 evaluation sentences per run, generated data where none is found (dryrun.py)")  # fmt: skip
+    ap.add_argument("--base-config", help="--dry-run: folder with the base's config and tokenizer")
+    ap.add_argument("--plan", action="store_true",
+                    help="time a few real batches here and print what the grid would cost (hours, "
+                         "peak memory per stage), then stop (plan.py)")  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -103,6 +110,15 @@ def parse_seeds(value: str | None, default: list[int]) -> list[int]:
 def plan(args) -> tuple[P.Profile, list[Job]]:
     """Validate every parameter file and the data, then list the runs (before any training)."""
     P.validate_all()
+    if args.dry_run:  # the same profile, made cheap by overrides (dryrun.py)
+        from t5vae import dryrun
+
+        plain = P.load_profile(args.profile, overrides=args.overrides)
+        yours = {o.split("=", 1)[0] for o in args.overrides}  # an explicit --set wins
+        args.overrides = [*(o for o in dryrun.overrides(plain, args.base_config)
+                            if o.split("=", 1)[0] not in yours), *args.overrides]  # fmt: skip
+        datasets = _split(args.datasets, plain.datasets, P.list_names("datasets"), "datasets")
+        args.data_dir = dryrun.data_dir(datasets, args.data_dir, runs.output_root(args.output_root))
     profile = P.load_profile(args.profile, overrides=args.overrides)
     seeds = parse_seeds(args.seeds, profile.seeds)
     datasets = _split(args.datasets, profile.datasets, P.list_names("datasets"), "datasets")
@@ -169,6 +185,8 @@ def main(argv=None) -> int:
         return 2
     root = runs.output_root(args.output_root)
     results_dir, runs_dir = runs.results_dir(profile.name, root), runs.runs_dir(profile.name, root)
+    if args.plan:
+        return print_plan(profile, jobs, args.jobs or default_jobs(profile), results_dir)
     reference = Path(args.reference) if args.reference else runs.reference_dir(profile.name)
     n_jobs = args.jobs or default_jobs(profile)
     with exclusive(results_dir / ".lock"):
@@ -223,6 +241,24 @@ def main(argv=None) -> int:
         return code
 
 
+def print_plan(profile: P.Profile, jobs: list[Job], n_jobs: int, results_dir: Path) -> int:
+    """--plan: measure a few batches per dataset, estimate the grid, write plan.md, run nothing."""
+    from t5vae import plan
+
+    per_dataset = {}
+    for ds in sorted({j.spec.dataset.name for j in jobs}):
+        mine = [j for j in jobs if j.spec.dataset.name == ds]
+        seeds = len({j.spec.seed for j in mine})
+        n1, n2 = (sum(j.spec.stage == s for j in mine) // seeds for s in ("phase1", "phase2"))
+        print(f"[plan] {profile.name}/{ds}: timing a few batches ...", flush=True)
+        costs = plan.measure(mine[0].spec)
+        per_dataset[ds] = (costs, plan.estimate(profile, costs, n1, n2, seeds, n_jobs))
+    text = plan.report(profile, per_dataset, n_jobs)
+    atomic_write_text(results_dir / "plan.md", text)
+    print(text)
+    return 0
+
+
 def finish_with_verdict(results_dir: Path, reference: Path, keys: list[str], failed: bool) -> int:
     """Write the comparison with the reference and print its verdict as the last line."""
     from t5vae.compare import write_comparison
@@ -274,7 +310,8 @@ def write_timing(
         train_s, eval_s = prov.get("train_time_s") or 0.0, prov.get("eval_time_s") or 0.0
         notebooks = job.timing.get("train_notebook_s", 0.0) + job.timing.get("eval_notebook_s", 0.0)
         rows.append({"run": job.key, "stage": job.spec.stage, **job.timing, "train_s": train_s,
-                     "eval_s": eval_s, "overhead_s": notebooks - train_s - eval_s})  # fmt: skip
+                     "eval_s": eval_s, "overhead_s": notebooks - train_s - eval_s,
+                     "peak_rss_mb": prov.get("peak_rss_mb"), "peak_cuda_mb": prov.get("peak_cuda_mb")})  # fmt: skip
     if not rows:
         return
     df = pd.DataFrame(rows)
@@ -282,20 +319,25 @@ def write_timing(
     seeds = sorted({j.spec.seed for j in done})
     lines = [f"# Time per stage: {results_dir.name}", "",
              f"{len(df)} runs (seeds {', '.join(map(str, seeds))}), {n_jobs} at a time, on "
-             f"{cpu_model()} ({os.cpu_count()} cores); seconds, summed over the runs of a stage "
-             "(timing.csv: per run).", "",
-             "| stage | runs | training | evaluation | notebook overhead |", "|---|---|---|---|---|",
-             f"| base (tokenizer + base model) | - | {base_s:.0f} | - | - |"]  # fmt: skip
+             f"{cpu_model()} ({os.cpu_count()} cores); seconds summed over the runs of a stage, "
+             "peak memory the largest of a run's process (timing.csv: per run).", "",
+             "| stage | runs | training (s) | evaluation (s) | notebook overhead (s) | peak RSS (MB) | peak GPU (MB) |",
+             "|---|---|---|---|---|---|---|", f"| base (tokenizer + base model) | - | {base_s:.0f} | - | - | - | - |"]  # fmt: skip
     for stage, g in df.groupby("stage"):
+        gpu = g.peak_cuda_mb.max()
         lines.append(f"| {stage} | {len(g)} | {g.train_s.sum():.0f} | {g.eval_s.sum():.0f} | "
-                     f"{g.overhead_s.sum():.0f} |")  # fmt: skip
+                     f"{g.overhead_s.sum():.0f} | {g.peak_rss_mb.max():.0f} | "
+                     f"{'-' if pd.isna(gpu) else f'{gpu:.0f}'} |")  # fmt: skip
     lines += [
         "",
-        f"Wall time of the grid (base, runs, tables): {grid_s:.0f} s ({grid_s / 60:.1f} min).",
+        f"Wall time of the base and the runs: {grid_s:.0f} s ({grid_s / 60:.1f} min).",
         "",
     ]
     atomic_write_text(results_dir / "timing.md", "\n".join(lines))
-    print("time: " + " ".join(lines[4:]).replace(" |", ";").replace("|", ""))
+    print(f"time: base {base_s:.0f}s; " + "; ".join(
+        f"{stage} {len(g)} runs: training {g.train_s.sum():.0f}s, evaluation {g.eval_s.sum():.0f}s, "
+        f"notebook overhead {g.overhead_s.sum():.0f}s, peak RSS {g.peak_rss_mb.max():.0f} MB"
+        for stage, g in df.groupby("stage")) + f"; wall {grid_s:.0f}s")  # fmt: skip
 
 
 @dataclass

@@ -1,0 +1,200 @@
+"""What a grid will cost on this machine, before running it: `./reproduce.sh --profile P --plan`.
+
+For each dataset, a few real batches are timed on the current device with the profile's model
+shape, batch size, max_length and data: a training step of each phase, validation and test
+evaluation with the profile's K, greedy decoding, base pretraining. A linear cost model (time is
+linear in the number of sentences and in K; benchmarks/bench_vae.py measures where it bends)
+multiplies them by what the grid does: epochs (the limit: early stopping can only make it
+cheaper), steps per epoch, evaluation sets, runs and seeds, divided by the runs in parallel.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import resource
+import sys
+import time
+from dataclasses import dataclass, replace
+
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
+
+from t5vae import params as P
+from t5vae import runs
+from t5vae.data import batch_indices, collate, encode
+from t5vae.generation import reconstruct
+from t5vae.metrics import evaluate
+from t5vae.model import T5VAE
+from t5vae.objectives import Objective, vae_loss
+from t5vae.phases import TrainConfig, set_trainable
+from t5vae.pipeline import corpus_tokenizer, load_corpus
+from t5vae.pretrain import span_corruption_loop
+from t5vae.tokenizer import load_tokenizer
+
+WARMUP, BATCHES, SENTENCES = 1, 3, 16
+
+
+@dataclass
+class Costs:
+    """Seconds per unit of work, measured on this device for one (profile, dataset)."""
+
+    phase1_step: float
+    phase2_step: float
+    valid_sentence: float  # evaluation with K = valid_iw_samples
+    test_sentence: float  # evaluation with K = iw_samples
+    decode_sentence: float  # greedy reconstruction or a prior sample
+    pretrain_step: float
+    run_overhead: float  # a run's kernel start and imports (what a notebook pays before it works)
+    peak_rss_mb: float
+    peak_cuda_mb: float | None
+
+
+def _timed(fn, repeats: int) -> float:
+    fn()  # warm-up (allocations, caches)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+def measure(spec: runs.RunSpec) -> Costs:
+    """Time the pieces of a run of `spec`'s profile and dataset (random weights of its shape)."""
+    prof = spec.profile
+    tokenizer = _tokenizer(spec)
+    if prof.model.base == "builtin":
+        config = T5Config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                          eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+                          **prof.model.t5_overrides)  # fmt: skip
+    else:
+        config = T5Config.from_pretrained(prof.model.base)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with runs.cpu_threads(prof.cpu_threads):
+        model = T5VAE.from_base(
+            config, latent_dim=prof.model.latent_dim, injection=prof.model.injection
+        ).to(device)
+        train = load_corpus(spec, "train").sentences
+        ids = encode(tokenizer, train, spec.dataset.max_length).ids
+        batches = batch_indices([len(x) for x in ids], prof.phase2.batch_size, shuffle=True, seed=0)
+        batch_iter = iter(batches * 10)
+        optimizer = torch.optim.AdamW([p for p in model.parameters()], lr=1e-5)
+
+        def step(phase: str):
+            set_trainable(model, TrainConfig(phase=phase))
+            batch = {
+                k: v.to(device)
+                for k, v in collate([ids[i] for i in next(batch_iter)], model.pad_id).items()
+            }
+            loss = vae_loss(model, batch, 1.0, Objective(kl_threshold=0.5, denoise_prob=0.15))[
+                "loss"
+            ]
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        model.train()
+        phase1 = _timed(lambda: step("phase1"), BATCHES)
+        phase2 = _timed(lambda: step("phase2"), BATCHES)
+        sents = load_corpus(spec, "test").sentences[:SENTENCES]
+        kw = dict(
+            batch_size=prof.eval.batch_size, max_length=spec.dataset.max_length, progress=False
+        )
+        valid = _timed(
+            lambda: evaluate(
+                model, tokenizer, sents, iw_samples=prof.phase2.valid_iw_samples, **kw
+            ),
+            1,
+        )
+        test = _timed(
+            lambda: evaluate(model, tokenizer, sents, iw_samples=prof.eval.iw_samples, **kw), 1
+        )
+        decode = _timed(lambda: reconstruct(model, tokenizer, sents, batch_size=prof.eval.batch_size,
+                                            max_new_tokens=spec.dataset.max_length), 1)  # fmt: skip
+        pretrain = _pretrain_step(spec, tokenizer) if prof.model.base == "builtin" else 0.0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+        2**20 if sys.platform == "darwin" else 2**10
+    )
+    cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    n = len(sents)
+    return Costs(
+        phase1, phase2, valid / n, test / n, decode / n, pretrain, _start_cost(), rss, cuda
+    )
+
+
+def _start_cost() -> float:
+    """A fresh process importing the package (a run's kernel does this once, timing.csv's
+    notebook overhead) plus a second of notebook bookkeeping."""
+    import subprocess
+
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import t5vae.pipeline, t5vae.metrics"], check=True)
+    return time.perf_counter() - t0 + 1.0
+
+
+def _tokenizer(spec: runs.RunSpec):
+    tok = replace(spec.profile.tokenizer, **spec.dataset.tokenizer)
+    if tok.source == "sentencepiece":  # seconds; the real base stage reuses it
+        return load_tokenizer(corpus_tokenizer(spec, load_corpus(spec, "train"), tok))
+    return load_tokenizer(spec.profile.model.base if tok.source == "base" else tok.source)
+
+
+def _pretrain_step(spec: runs.RunSpec, tokenizer) -> float:
+    prof = spec.profile
+    config = T5Config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id, **prof.model.t5_overrides)  # fmt: skip
+    ids = [
+        x[:-1]
+        for x in encode(
+            tokenizer, load_corpus(spec, "train").sentences[:2000], spec.dataset.max_length
+        ).ids
+    ]
+    pt = prof.pretrain
+    model = T5ForConditionalGeneration(config)
+    return _timed(lambda: span_corruption_loop(model, tokenizer, ids, random.Random(0), 1, pt.batch_size, pt.lr,
+                                                 pt.noise_density, pt.mean_span_length, False), BATCHES)  # fmt: skip
+
+
+def estimate(profile: P.Profile, costs: Costs, n_phase1: int, n_phase2: int, seeds: int,
+             jobs: int) -> dict[str, float]:  # fmt: skip
+    """Seconds per stage for one dataset (summed over runs and seeds), and the wall time."""
+    data, ev = profile.data, profile.eval
+
+    def run(phase: P.PhaseParams, step: float) -> float:
+        steps_per_epoch = math.ceil(
+            (data.train_size or 10**4) / phase.batch_size / phase.grad_accum
+        )
+        steps = phase.epochs * steps_per_epoch
+        if phase.max_steps:
+            steps = min(steps, phase.max_steps)
+        epochs = math.ceil(steps / steps_per_epoch)
+        valid = epochs * (data.valid_size or 1000) * costs.valid_sentence
+        test = (data.test_size or 1000) * (costs.test_sentence + costs.decode_sentence)
+        return (steps * step + valid + test + ev.n_prior_samples * costs.decode_sentence
+                + costs.run_overhead)  # fmt: skip
+
+    out = {"base": profile.pretrain.steps * costs.pretrain_step,
+           "phase1": seeds * n_phase1 * run(profile.phase1, costs.phase1_step),
+           "phase2": seeds * n_phase2 * run(profile.phase2, costs.phase2_step)}  # fmt: skip
+    out["wall"] = out["base"] + (out["phase1"] + out["phase2"]) / max(1, jobs)
+    return out
+
+
+def report(profile: P.Profile, per_dataset: dict[str, tuple[Costs, dict]], jobs: int) -> str:
+    lines = [f"# Plan: {profile.name} on {'cuda' if torch.cuda.is_available() else 'cpu'}, {jobs} runs at a time",
+             "", "| dataset | stage | minutes (summed over runs) | seconds per unit measured here | peak memory |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    total = 0.0
+    for ds, (costs, est) in per_dataset.items():
+        mem = f"RSS {costs.peak_rss_mb:.0f} MB" + (
+            f", GPU {costs.peak_cuda_mb:.0f} MB" if costs.peak_cuda_mb else ""
+        )
+        units = {"base": f"pretraining step {costs.pretrain_step:.3f}",
+                 "phase1": f"step {costs.phase1_step:.3f}, test sentence {costs.test_sentence:.3f}",
+                 "phase2": f"step {costs.phase2_step:.3f}, valid sentence {costs.valid_sentence:.4f}, "
+                           f"decoded sentence {costs.decode_sentence:.3f}"}  # fmt: skip
+        for stage in ("base", "phase1", "phase2"):
+            lines.append(f"| {ds} | {stage} | {est[stage] / 60:.1f} | {units[stage]} | {mem} |")
+        total += est["wall"]
+    lines += ["", f"Estimated wall time of the grid: {total / 3600:.2f} h ({total / 60:.0f} min); epochs at their "
+              "limit (early stopping only shortens it).", ""]  # fmt: skip
+    return "\n".join(lines)
