@@ -91,8 +91,16 @@ def common_parameters(spec: RunSpec) -> dict:
 
 
 def run_job(job: Job) -> str:
-    """Train (01 or 02) and evaluate (03) one run; job.timing gets each notebook's wall time."""
+    """Train (01 or 02) and evaluate (03) one run; job.timing gets each notebook's wall time.
+    A base job (stage "base") builds the dataset's tokenizer and base model (00)."""
     spec = job.spec
+    if spec.stage == "base":
+        spec.dataset_dir.mkdir(parents=True, exist_ok=True)
+        with open(spec.dataset_dir / "base.log", "a") as log:
+            job.timing["base_notebook_s"] = execute(
+                NB_BASE, spec.base_dir, common_parameters(spec), log
+            )
+        return "done"
     nb = NB_PHASE1 if spec.stage == "phase1" else NB_PHASE2
     key = "variant" if spec.stage == "phase1" else "technique"
     spec.run_dir.mkdir(parents=True, exist_ok=True)

@@ -166,6 +166,28 @@ class TrackingParams:
         )
 
 
+LAUNCHERS = ("local", "slurm", "submitit-local")
+
+
+@dataclass
+class LauncherParams:
+    """Where the grid's runs execute (launchers.py): local threads, Slurm jobs through submitit
+    (resources below, per run), or submitit's local executor (jobs as local processes)."""
+
+    name: str = "local"
+    partition: str | None = None
+    gpus_per_node: int = 1
+    cpus_per_task: int = 8
+    mem_gb: int = 32
+    timeout_min: int = 24 * 60
+    account: str | None = None
+
+    def __post_init__(self):
+        _check(self.name in LAUNCHERS, "name", f"must be one of {LAUNCHERS}, got {self.name!r}")
+        _check(self.gpus_per_node >= 0 and self.cpus_per_task >= 1 and self.mem_gb >= 1
+               and self.timeout_min >= 1, "launcher", "resources must be positive")  # fmt: skip
+
+
 @dataclass
 class Profile:
     name: str = ""
@@ -187,6 +209,7 @@ class Profile:
     eval: EvalParams = field(default_factory=EvalParams)
     tracking: TrackingParams = field(default_factory=TrackingParams)
     released: ReleasedSwitches = field(default_factory=ReleasedSwitches)  # defects, all off
+    launcher: LauncherParams = field(default_factory=LauncherParams)
     datasets: list = field(default_factory=lambda: ["ptb"])  # default datasets of the grid
     overrides: list = field(default_factory=list)  # the --set values this profile was loaded with
 
@@ -431,9 +454,14 @@ def load_profile(name: str, root=None, overrides: list[str] | None = None) -> Pr
             raise ParamsError(f"--set {key}=...: {key} cannot be set")
     data = _merge(read_yaml(path), mapping)
     profile = _build(Profile, data, f"{path} with --set {' '.join(overrides)}")
-    profile.name = f"{name}+{hashlib.sha256(repr(sorted(overrides)).encode()).hexdigest()[:8]}"
+    decisive = sorted(o for o in overrides if not o.startswith(NOT_NUMBERS))
+    if decisive:  # (tracking and launcher settings change no number: same folder, same runs)
+        profile.name = f"{name}+{hashlib.sha256(repr(decisive).encode()).hexdigest()[:8]}"
     profile.overrides = sorted(overrides)
     return profile
+
+
+NOT_NUMBERS = ("tracking.", "launcher.")  # profile sections that decide no number
 
 
 OVERRIDE = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)$", re.S)

@@ -24,7 +24,7 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from t5vae import params as P
@@ -81,6 +81,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="the profile's exact code path on a random-init model of its base, 2 steps and "
                          "8 evaluation sentences per run, generated data where none is found (dryrun.py)")  # fmt: skip
     ap.add_argument("--base-config", help="--dry-run: folder with the base's config and tokenizer")
+    ap.add_argument("--launcher", choices=("local", "slurm", "submitit-local"), default=None,
+                    help="where runs execute (default: the profile's launcher.name, local); slurm: one "
+                         "submitit job per run, phase 2 after its phase 1 (launchers.py)")  # fmt: skip
+    ap.add_argument("--collect", action="store_true",
+                    help="build tables and the comparison from whatever finished, run nothing")  # fmt: skip
     ap.add_argument("--plan", action="store_true",
                     help="time a few real batches here and print what the grid would cost (hours, "
                          "peak memory per stage), then stop (plan.py)")  # fmt: skip
@@ -184,61 +189,103 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     root = runs.output_root(args.output_root)
-    results_dir, runs_dir = runs.results_dir(profile.name, root), runs.runs_dir(profile.name, root)
-    if args.plan:
-        return print_plan(profile, jobs, args.jobs or default_jobs(profile), results_dir)
-    reference = Path(args.reference) if args.reference else runs.reference_dir(profile.name)
+    results_dir = runs.results_dir(profile.name, root)
+    launcher = args.launcher or profile.launcher.name
     n_jobs = args.jobs or default_jobs(profile)
+    if args.plan and launcher != "local":
+        from t5vae.launchers import describe
+
+        print(describe(jobs, profile.launcher, launcher))
+        return 0
+    if args.plan:
+        return print_plan(profile, jobs, n_jobs, results_dir)
     with exclusive(results_dir / ".lock"):
-        t0 = time.time()
-        todo = [j for j in jobs if not is_complete(j.spec.results_file, j.spec.identity)]
-        print(f"[grid] {profile.name}: {len(jobs)} runs ({len({j.spec.seed for j in jobs})} seeds), "
-              f"{len(jobs) - len(todo)} complete in {results_dir} (skipped), {len(todo)} to run, "
-              f"{n_jobs} at a time", flush=True)  # fmt: skip
+        if args.collect:  # tables and comparison from whatever finished
+            return finish(args, profile, jobs, root, failed=False)
+        try:
+            status = run_grid(profile, jobs, launcher, n_jobs, results_dir)
+        except KeyboardInterrupt:
+            print("\ninterrupted: finished runs are kept; run the same command again to resume",
+                  file=sys.stderr)  # fmt: skip
+            return 130
+        failed = [k for k, s in status.items() if s.startswith("failed")]
+        return finish(args, profile, jobs, root, failed=bool(failed))
+
+
+def run_grid(
+    profile: P.Profile, jobs: list[Job], launcher: str, n_jobs: int, results_dir: Path
+) -> dict:
+    """Every run of the grid through the launcher (bases first where a run needs one)."""
+    t0 = time.time()
+    todo = [j for j in jobs if not is_complete(j.spec.results_file, j.spec.identity)]
+    print(f"[grid] {profile.name}: {len(jobs)} runs ({len({j.spec.seed for j in jobs})} seeds), "
+          f"{len(jobs) - len(todo)} complete in {results_dir} (skipped), {len(todo)} to run, "
+          f"{n_jobs if launcher == 'local' else launcher} at a time", flush=True)  # fmt: skip
+    bases = {j.spec.dataset.name: j.spec for j in todo}  # one base per dataset that needs it
+    if launcher == "local":
         base_s = 0.0
-        for ds in sorted({j.spec.dataset.name for j in todo}):  # bases only where a run needs one
-            spec = next(j.spec for j in todo if j.spec.dataset.name == ds)
+        for ds, spec in sorted(bases.items()):
             print(f"[base] {profile.name}/{ds}: tokenizer + base model", flush=True)
             spec.dataset_dir.mkdir(parents=True, exist_ok=True)
             with open(spec.dataset_dir / "base.log", "a") as log:
                 base_s += execute(NB_BASE, spec.base_dir, common_parameters(spec), log)
         if n_jobs > 1:  # libraries other than torch (BLAS in probes) share the cores too
             os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_jobs)))
-        try:
-            status = _run_grid(jobs, n_jobs, time.time())
-        except KeyboardInterrupt:
-            print(
-                "\ninterrupted: finished runs are kept; run the same command again to resume",
-                file=sys.stderr,
-            )
-            return 130
-        grid_s = time.time() - t0
-        write_timing(
-            results_dir, [j for j in todo if status.get(j.key) == "done"], base_s, grid_s, n_jobs
-        )
-        failed = [k for k, s in status.items() if s.startswith("failed")]
-        print(
-            f"\nfinished in {grid_s:.0f}s: {len(status) - len(failed)} runs ok, {len(failed)} failed"
-        )
-        for k in failed:
-            print(f"  FAILED {k}: {status[k]}")
-        if args.no_tables:
-            return 1 if failed else 0
-        print("[tables] 04_tables", flush=True)
-        execute(
-            NB_TABLES, runs_dir, {"profile": profile.name, "output_root": str(root)}, sys.stdout
-        )
-        print(f"results: {results_dir}/ (tables.md, summary.csv, claims.md, figures/)")
-        print(f"runs:    {runs_dir}/ (executed notebooks, logs, checkpoints)")
-        code = finish_with_verdict(results_dir, reference, [j.key for j in jobs], bool(failed))
-        if args.save_reference:  # (the verdict above compared with the reference it replaces)
-            if failed:
-                print("--save-reference: not saved, some runs failed", file=sys.stderr)
-                return 1
-            save_reference(results_dir, reference)
-            print(f"reference saved: {reference}/")
-            return 0
-        return code
+        status = _run_grid(jobs, n_jobs, time.time())
+    else:
+        status, base_s = _run_with_executor(profile, jobs, launcher, bases), 0.0
+    grid_s = time.time() - t0
+    write_timing(
+        results_dir, [j for j in todo if status.get(j.key) == "done"], base_s, grid_s, n_jobs
+    )
+    failed = [k for k, s in status.items() if s.startswith("failed")]
+    print(f"\nfinished in {grid_s:.0f}s: {len(status) - len(failed)} runs ok, {len(failed)} failed")
+    for k in failed:
+        print(f"  FAILED {k}: {status[k]}")
+    return status
+
+
+def _run_with_executor(profile: P.Profile, jobs: list[Job], launcher: str, bases: dict) -> dict:
+    """slurm / submitit-local: a base job per dataset, then one job per run (launchers.py)."""
+    import submitit
+
+    from t5vae.launchers import run_with_executor, slurm_executor
+
+    folder = runs.runs_dir(profile.name, jobs[0].spec.root) / "jobs"
+    if launcher == "slurm":
+        executor = slurm_executor(folder, profile.launcher)
+    else:
+        executor = submitit.LocalExecutor(folder=str(folder))
+        executor.update_parameters(timeout_min=profile.launcher.timeout_min)
+    base_jobs = {ds: Job(replace(spec, stage="base", name="base")) for ds, spec in bases.items()}
+    for job in jobs:  # every run waits for its dataset's base (when one is built)
+        if job.spec.dataset.name in base_jobs and not job.depends:
+            job.depends = [base_jobs[job.spec.dataset.name].key]
+    status = run_with_executor(
+        [*base_jobs.values(), *jobs], executor, dependencies=launcher == "slurm"
+    )
+    return {k: v for k, v in status.items() if not k.endswith("/base-base")}
+
+
+def finish(args, profile: P.Profile, jobs: list[Job], root: Path, failed: bool) -> int:
+    """Tables (04_tables), the comparison's verdict, and --save-reference."""
+    results_dir, runs_dir = runs.results_dir(profile.name, root), runs.runs_dir(profile.name, root)
+    reference = Path(args.reference) if args.reference else runs.reference_dir(profile.name)
+    if args.no_tables:
+        return 1 if failed else 0
+    print("[tables] 04_tables", flush=True)
+    execute(NB_TABLES, runs_dir, {"profile": profile.name, "output_root": str(root)}, sys.stdout)
+    print(f"results: {results_dir}/ (tables.md, summary.csv, claims.md, figures/)")
+    print(f"runs:    {runs_dir}/ (executed notebooks, logs, checkpoints)")
+    code = finish_with_verdict(results_dir, reference, [j.key for j in jobs], failed)
+    if args.save_reference:  # (the verdict above compared with the reference it replaces)
+        if failed:
+            print("--save-reference: not saved, some runs failed", file=sys.stderr)
+            return 1
+        save_reference(results_dir, reference)
+        print(f"reference saved: {reference}/")
+        return 0
+    return code
 
 
 def print_plan(profile: P.Profile, jobs: list[Job], n_jobs: int, results_dir: Path) -> int:

@@ -1,0 +1,110 @@
+"""The grid through an executor (launchers.py): submitit's LocalExecutor runs the same code path a
+Slurm cluster would (jobs as processes; phase-2 jobs submitted when their phase-1 job ends)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+import pytest
+import submitit
+
+from conftest import REPO
+from t5vae import pipeline as pl
+from t5vae import reproduce
+from t5vae.compare import compare
+from t5vae.jobs import Job
+from t5vae.launchers import run_with_executor
+from t5vae.results import read_results
+
+GRID = [
+    "--profile",
+    "smoke",
+    "--phase1-variants",
+    "max_pnone_frozen",
+    "--techniques",
+    "l0.5_pnone,vanilla",
+]
+
+
+def test_cluster_plan_lists_jobs_and_dependencies_without_submitting(tmp_path, capsys):
+    assert (
+        reproduce.main([*GRID, "--launcher", "slurm", "--plan", "--output-root", str(tmp_path)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "3 jobs on slurm: partition None, 1 GPU, 8 CPUs, 32 GB, 1440 min each" in out
+    assert "builtin/seed0/phase2-l0.5_pnone  after builtin/seed0/phase1-max_pnone_frozen" in out
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_gives_the_tables_of_the_local_launcher(tmp_path, capsys):
+    assert (
+        reproduce.main(
+            [*GRID, "--launcher", "submitit-local", "--output-root", str(tmp_path / "jobs")]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "submitted as job" in out and out.strip().splitlines()[-1].startswith(
+        "verdict: 3/3 runs match"
+    )
+    assert reproduce.main([*GRID, "--output-root", str(tmp_path / "local"), "--no-tables"]) == 0
+    jobs, local = tmp_path / "jobs" / "results" / "smoke", tmp_path / "local" / "results" / "smoke"
+    assert compare(jobs, local).ok  # the same numbers, run for run
+    from t5vae.tables import write_tables
+
+    assert write_tables(jobs)["md"].read_text() == write_tables(local)["md"].read_text()
+    capsys.readouterr()
+    assert reproduce.main([*GRID, "--collect", "--output-root", str(tmp_path / "local")]) == 0
+    out = capsys.readouterr().out
+    assert "[grid]" not in out and "verdict: 3/3 runs match" in out  # tables from what finished
+
+
+@pytest.mark.slow
+def test_a_killed_job_resumes_when_resubmitted(tmp_path):
+    """A job killed after its first epoch (as a preempted one) is reported; resubmitted, it resumes
+    from last/ and ends with the reference's numbers."""
+    spec = pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)
+    executor = submitit.LocalExecutor(folder=str(tmp_path / "jobs"))
+    status = {}
+    thread = threading.Thread(
+        target=lambda: status.update(run_with_executor([Job(spec)], executor, False))
+    )
+    thread.start()
+    deadline = time.time() + 300
+    while not (spec.run_dir / "last").is_dir() and time.time() < deadline:
+        time.sleep(0.2)
+    assert (spec.run_dir / "last").is_dir(), "the job did not reach its first checkpoint"
+    for proc in psutil.process_iter(["cmdline"]):  # kill the job's process tree
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "submitit" in cmd and str(tmp_path) in cmd:
+            for child in proc.children(recursive=True):
+                child.kill()
+            proc.kill()
+    thread.join(timeout=300)
+    key = spec.key
+    assert status[key].startswith("failed: job") and "log: " in status[key]
+    assert read_results(spec.results_file)["status"] == "failed"
+    assert run_with_executor([Job(spec)], executor, False)[key] == "done"
+    reference = REPO / "reference" / "smoke"
+    result = compare(spec.results_dir, reference, keys=[key])
+    assert result.ok, result.verdict
+    assert len(pl.history(spec)) == 2
+
+
+@pytest.mark.slow
+def test_a_failing_job_is_reported_with_its_log(tmp_path):
+    spec = pl.make_spec(
+        "smoke", "ptb", "phase1", "max_pnone_frozen", tmp_path, data_dir=str(tmp_path / "none")
+    )
+    status = run_with_executor(
+        [Job(spec)], submitit.LocalExecutor(folder=str(tmp_path / "jobs")), False
+    )
+    message = status[spec.key]
+    assert message.startswith("failed: job") and "does not exist" in message
+    log = message.rsplit("log: ", 1)[1]
+    assert (tmp_path / "jobs").exists() and log.endswith(".err")
+    assert read_results(spec.results_file)["status"] == "failed"
