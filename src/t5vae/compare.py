@@ -21,14 +21,18 @@ A run missing or failed on either side is listed; the verdict counts it as not m
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from t5vae.io import atomic_write_text
+from t5vae.io import atomic_dir, atomic_write_text
 from t5vae.results import collect, metric_columns
 
+# what --save-reference copies from results/<profile>/ into reference/<profile>/
+REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
+                   "claims.csv", "released.md", "timing.csv", "timing.md")  # fmt: skip
 SAME_ENV_RTOL, SAME_ENV_ATOL = 1e-6, 1e-9
 FLAG_RATE = 0.01  # probability that a run reproducing in another environment is flagged
 RESOLUTION = {"au": 1.0}  # integer metrics: the smallest difference that means anything
@@ -231,3 +235,35 @@ def _figure(c: Comparison, path: Path) -> None:
                     linewidths=0.3, ax=ax)  # fmt: skip
         ax.set(xlabel="", ylabel="", title="reproduced vs reference (red: outside tolerance)")
     _save(fig, path)
+
+
+def finish_with_verdict(results_dir: Path, reference: Path, keys: list[str], failed: bool) -> int:
+    """Write the comparison with the reference and print its verdict as the last line."""
+    from t5vae.compare import write_comparison
+    from t5vae.results import result_files
+
+    if not result_files(reference):
+        print(f"\nno reference results in {reference}: nothing to compare with")
+        return 1 if failed else 0
+    present = [f"{p.parts[-3]}/{p.parts[-2]}/{p.stem}" for p in result_files(results_dir)]
+    comparison, paths = write_comparison(results_dir, reference, sorted(set(keys) | set(present)))
+    print(f"comparison: {paths['md']} ({paths['csv'].name}, figures/{paths['figure'].name})")
+    print(f"\nverdict: {comparison.verdict}", flush=True)
+    return 1 if failed else 0 if comparison.ok else 3
+
+
+def save_reference(results_dir: Path, reference: Path) -> None:
+    """Replace `reference` by the results files, tables, claims and figures of results_dir."""
+    from t5vae.results import result_files
+
+    with atomic_dir(reference) as tmp:
+        for path in result_files(results_dir):
+            dest = tmp / path.relative_to(results_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+        for name in REFERENCE_FILES:
+            if (results_dir / name).is_file():
+                shutil.copy2(results_dir / name, tmp / name)
+        if (results_dir / "figures").is_dir():
+            shutil.copytree(results_dir / "figures", tmp / "figures",
+                            ignore=shutil.ignore_patterns("comparison.png"))  # fmt: skip

@@ -13,7 +13,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from t5vae.results import is_complete
+from t5vae.io import atomic_write_text
+from t5vae.results import is_complete, read_results
 from t5vae.runs import REPO, RunSpec
 
 NOTEBOOKS = REPO / "notebooks"
@@ -114,3 +115,52 @@ def run_job(job: Job) -> str:
     if not is_complete(spec.results_file, spec.identity):
         raise RuntimeError(f"{NB_EVAL} finished without writing {spec.results_file}")
     return "done"
+
+
+def write_timing(
+    results_dir: Path, done: list[Job], base_s: float, grid_s: float, n_jobs: int
+) -> None:
+    """timing.csv (per run trained by this call: both notebooks' wall time, training and evaluation
+    inside them) and timing.md (per stage, summed over runs, and the grid's wall time).
+
+    overhead_s = both notebooks' wall time - training - evaluation: kernel start, imports,
+    loading data and the base, writing checkpoints outside the epochs.
+    """
+    import pandas as pd
+
+    from t5vae.results import cpu_model
+
+    rows = []
+    for job in done:
+        prov = read_results(job.spec.results_file)["provenance"]
+        train_s, eval_s = prov.get("train_time_s") or 0.0, prov.get("eval_time_s") or 0.0
+        notebooks = job.timing.get("train_notebook_s", 0.0) + job.timing.get("eval_notebook_s", 0.0)
+        rows.append({"run": job.key, "stage": job.spec.stage, **job.timing, "train_s": train_s,
+                     "eval_s": eval_s, "overhead_s": notebooks - train_s - eval_s,
+                     "peak_rss_mb": prov.get("peak_rss_mb"), "peak_cuda_mb": prov.get("peak_cuda_mb")})  # fmt: skip
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    atomic_write_text(results_dir / "timing.csv", df.to_csv(index=False))
+    seeds = sorted({j.spec.seed for j in done})
+    lines = [f"# Time per stage: {results_dir.name}", "",
+             f"{len(df)} runs (seeds {', '.join(map(str, seeds))}), {n_jobs} at a time, on "
+             f"{cpu_model()} ({os.cpu_count()} cores); seconds summed over the runs of a stage, "
+             "peak memory the largest of a run's process (timing.csv: per run).", "",
+             "| stage | runs | training (s) | evaluation (s) | notebook overhead (s) | peak RSS (MB) | peak GPU (MB) |",
+             "|---|---|---|---|---|---|---|", f"| base (tokenizer + base model) | - | {base_s:.0f} | - | - | - | - |"]  # fmt: skip
+    for stage, g in df.groupby("stage"):
+        gpu = g.peak_cuda_mb.max()
+        lines.append(f"| {stage} | {len(g)} | {g.train_s.sum():.0f} | {g.eval_s.sum():.0f} | "
+                     f"{g.overhead_s.sum():.0f} | {g.peak_rss_mb.max():.0f} | "
+                     f"{'-' if pd.isna(gpu) else f'{gpu:.0f}'} |")  # fmt: skip
+    lines += [
+        "",
+        f"Wall time of the base and the runs: {grid_s:.0f} s ({grid_s / 60:.1f} min).",
+        "",
+    ]
+    atomic_write_text(results_dir / "timing.md", "\n".join(lines))
+    print(f"time: base {base_s:.0f}s; " + "; ".join(
+        f"{stage} {len(g)} runs: training {g.train_s.sum():.0f}s, evaluation {g.eval_s.sum():.0f}s, "
+        f"notebook overhead {g.overhead_s.sum():.0f}s, peak RSS {g.peak_rss_mb.max():.0f} MB"
+        for stage, g in df.groupby("stage")) + f"; wall {grid_s:.0f}s")  # fmt: skip

@@ -11,32 +11,20 @@ stop with a ParamsError naming the file and the key.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
-import re
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
 from t5vae.model import EMBEDDING_POLICIES, INJECTIONS, POOLINGS, T5VAEConfig
-from t5vae.objectives import KLScheduleConfig, Objective, ObjectiveError
+from t5vae.objectives import KLScheduleConfig, Objective
 from t5vae.phases import MEMORY_PROJECTION, TRACKERS
 from t5vae.released import ReleasedSwitches
+from t5vae.yamlconfig import ParamsError, build, check, merge, parse_overrides, read_yaml
 
 PARAMS_ENV = "T5VAE_PARAMS_DIR"
-
-
-class ParamsError(ValueError):
-    """A parameter file is invalid; the message names the file and the key."""
-
-
-def _check(cond: bool, key: str, msg: str) -> None:
-    if not cond:
-        raise ParamsError(f"{key}: {msg}")
 
 
 @dataclass
@@ -49,8 +37,8 @@ class ModelParams:
     t5_overrides: dict = field(default_factory=dict)  # T5Config fields for the builtin base
 
     def __post_init__(self):
-        _check(self.latent_dim >= 1, "latent_dim", f"must be >= 1, got {self.latent_dim}")
-        _check(self.injection in INJECTIONS, "injection", f"must be one of {INJECTIONS}")
+        check(self.latent_dim >= 1, "latent_dim", f"must be >= 1, got {self.latent_dim}")
+        check(self.injection in INJECTIONS, "injection", f"must be one of {INJECTIONS}")
 
 
 @dataclass
@@ -62,8 +50,8 @@ class TokenizerParams:
     model_type: str = "unigram"
 
     def __post_init__(self):
-        _check(self.vocab_size >= 10, "vocab_size", "must be >= 10")
-        _check(self.model_type in ("unigram", "bpe", "word", "char"), "model_type",
+        check(self.vocab_size >= 10, "vocab_size", "must be >= 10")
+        check(self.model_type in ("unigram", "bpe", "word", "char"), "model_type",
                "must be unigram, bpe, word or char")  # fmt: skip
 
 
@@ -79,9 +67,9 @@ class PretrainParams:
     seed: int = 0  # one base model per profile and dataset, shared by every finetuning seed
 
     def __post_init__(self):
-        _check(self.steps >= 0, "steps", "must be >= 0")
-        _check(0 < self.noise_density < 1, "noise_density", "must be in (0, 1)")
-        _check(self.lr > 0, "lr", "must be > 0")
+        check(self.steps >= 0, "steps", "must be >= 0")
+        check(0 < self.noise_density < 1, "noise_density", "must be in (0, 1)")
+        check(self.lr > 0, "lr", "must be > 0")
 
 
 @dataclass
@@ -93,7 +81,7 @@ class DataParams:
     def __post_init__(self):
         for k in ("train_size", "valid_size", "test_size"):
             v = getattr(self, k)
-            _check(v is None or v >= 1, k, f"must be >= 1 or null, got {v}")
+            check(v is None or v >= 1, k, f"must be >= 1 or null, got {v}")
 
 
 @dataclass
@@ -112,17 +100,17 @@ class PhaseParams:
     num_workers: int = 0  # DataLoader worker processes building batches (0: in the main process)
 
     def __post_init__(self):
-        _check(self.epochs >= 1, "epochs", "must be >= 1")
-        _check(self.num_workers >= 0, "num_workers", "must be >= 0")
-        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
-        _check(self.lr >= 0, "lr", "must be >= 0")
-        _check(
+        check(self.epochs >= 1, "epochs", "must be >= 1")
+        check(self.num_workers >= 0, "num_workers", "must be >= 0")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.lr >= 0, "lr", "must be >= 0")
+        check(
             self.mixed_precision in ("no", "fp16", "bf16"),
             "mixed_precision",
             "must be no, fp16 or bf16",
         )
-        _check(self.patience is None or self.patience >= 1, "patience", "must be >= 1 or null")
-        _check(0 <= self.min_improvement < 1, "min_improvement", "must be in [0, 1)")
+        check(self.patience is None or self.patience >= 1, "patience", "must be >= 1 or null")
+        check(0 <= self.min_improvement < 1, "min_improvement", "must be in [0, 1)")
 
 
 @dataclass
@@ -135,7 +123,7 @@ class Phase1Params(PhaseParams):
 
     def __post_init__(self):
         super().__post_init__()
-        _check(self.memory_projection in MEMORY_PROJECTION, "memory_projection",
+        check(self.memory_projection in MEMORY_PROJECTION, "memory_projection",
                f"must be one of {MEMORY_PROJECTION}")  # fmt: skip
 
 
@@ -147,8 +135,8 @@ class EvalParams:
     n_prior_samples: int = 100  # for distinct-n of prior samples
 
     def __post_init__(self):
-        _check(self.iw_samples >= 1, "iw_samples", "must be >= 1")
-        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.iw_samples >= 1, "iw_samples", "must be >= 1")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
 
 
 @dataclass
@@ -159,7 +147,7 @@ class TrackingParams:
     log_with: str = "none"  # none, tensorboard, trackio, wandb, mlflow
 
     def __post_init__(self):
-        _check(
+        check(
             self.log_with in TRACKERS,
             "log_with",
             f"must be one of {TRACKERS}, got {self.log_with!r}",
@@ -183,8 +171,8 @@ class LauncherParams:
     account: str | None = None
 
     def __post_init__(self):
-        _check(self.name in LAUNCHERS, "name", f"must be one of {LAUNCHERS}, got {self.name!r}")
-        _check(self.gpus_per_node >= 0 and self.cpus_per_task >= 1 and self.mem_gb >= 1
+        check(self.name in LAUNCHERS, "name", f"must be one of {LAUNCHERS}, got {self.name!r}")
+        check(self.gpus_per_node >= 0 and self.cpus_per_task >= 1 and self.mem_gb >= 1
                and self.timeout_min >= 1, "launcher", "resources must be positive")  # fmt: skip
 
 
@@ -215,7 +203,7 @@ class Profile:
 
     def __post_init__(self):
         check_seeds(self.seeds, "seeds")
-        _check(self.cpu_threads is None or self.cpu_threads >= 1, "cpu_threads",
+        check(self.cpu_threads is None or self.cpu_threads >= 1, "cpu_threads",
                f"must be >= 1 or null, got {self.cpu_threads}")  # fmt: skip
 
 
@@ -226,8 +214,8 @@ def check_seeds(seeds, key: str = "seeds") -> list[int]:
         and seeds
         and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
     )
-    _check(bool(ok), key, f"must be a non-empty list of integers >= 0, got {seeds!r}")
-    _check(len(set(seeds)) == len(seeds), key, f"must not repeat a seed, got {seeds!r}")
+    check(bool(ok), key, f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    check(len(set(seeds)) == len(seeds), key, f"must not repeat a seed, got {seeds!r}")
     return seeds
 
 
@@ -243,8 +231,8 @@ class HubSource:
                                                   "test": "test"})  # fmt: skip
 
     def __post_init__(self):
-        _check(bool(self.name), "name", "must name a Hub dataset")
-        _check(set(self.splits) == {"train", "valid", "test"}, "splits",
+        check(bool(self.name), "name", "must name a Hub dataset")
+        check(set(self.splits) == {"train", "valid", "test"}, "splits",
                "must map train, valid and test to the Hub's split names")  # fmt: skip
 
 
@@ -263,16 +251,14 @@ class DatasetParams:
 
     def __post_init__(self):
         bad = sorted(set(self.tokenizer) - {"vocab_size", "model_type"})
-        _check(not bad, "tokenizer", f"only vocab_size and model_type can be set here, got {bad}")
+        check(not bad, "tokenizer", f"only vocab_size and model_type can be set here, got {bad}")
         if self.tokenizer:
             TokenizerParams(**{**asdict(TokenizerParams()), **self.tokenizer})  # validates values
-        _check(
-            self.source in ("files", "hub", "builtin"), "source", "must be files, hub or builtin"
-        )
-        _check(
+        check(self.source in ("files", "hub", "builtin"), "source", "must be files, hub or builtin")
+        check(
             self.source != "hub" or self.hub is not None, "hub", "source: hub needs a hub: section"
         )
-        _check(self.max_length >= 2, "max_length", "must be >= 2")
+        check(self.max_length >= 2, "max_length", "must be >= 2")
 
 
 @dataclass
@@ -284,13 +270,13 @@ class Phase1Variant:
     objective: Objective = field(default_factory=Objective)  # phase 1: denoise_prob only
 
     def __post_init__(self):
-        _check(
+        check(
             self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}, got {self.pooling!r}"
         )
-        _check(self.phase1_embeddings in EMBEDDING_POLICIES, "phase1_embeddings",
+        check(self.phase1_embeddings in EMBEDDING_POLICIES, "phase1_embeddings",
                f"must be one of {EMBEDDING_POLICIES}")  # fmt: skip
         o = self.objective
-        _check(o.kl_threshold is None and o.kl_schedule is None, "objective",
+        check(o.kl_threshold is None and o.kl_schedule is None, "objective",
                "phase 1 has no KL term: set only denoise_prob (and sample_z) here")  # fmt: skip
 
 
@@ -303,7 +289,7 @@ class Phase2Technique:
     objective: Objective = field(default_factory=Objective)  # kl_schedule null: the profile's
 
     def __post_init__(self):
-        _check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
+        check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
 
 
 @dataclass
@@ -318,77 +304,15 @@ class Claim:
     expect: str | None = None  # "higher" | "lower" | None (effect size reported, no direction)
 
     def __post_init__(self):
-        _check(bool(self.claim), "claim", "must state the claim")
-        _check(bool(self.metric), "metric", "must name a metric")
-        _check((self.versus is None) != (self.below is None), "versus",
+        check(bool(self.claim), "claim", "must state the claim")
+        check(bool(self.metric), "metric", "must name a metric")
+        check((self.versus is None) != (self.below is None), "versus",
                "give exactly one of versus (another run) and below (a bound)")  # fmt: skip
-        _check(self.expect in (None, "higher", "lower"), "expect", "must be higher, lower or null")
+        check(self.expect in (None, "higher", "lower"), "expect", "must be higher, lower or null")
 
     def runs(self) -> list[tuple[str, str]]:
         """(stage, name) of the run and of the one it is compared with."""
         return [tuple(r.split("/", 1)) for r in (self.run, self.versus) if r is not None]
-
-
-# ---------------------------------------------------------------------- loading
-def _build(cls, data, file: str, prefix: str = ""):
-    """Build dataclass `cls` from a mapping, recursively; errors read "<file>: <key>: <problem>"."""
-    if not isinstance(data, dict):
-        where = prefix.rstrip(".") or "top level"
-        raise ParamsError(f"{file}: {where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ParamsError(
-            f"{file}: {prefix}{unknown[0]}: unknown key (known keys: {', '.join(sorted(known))})"
-        )
-    kwargs = {}
-    for key, value in data.items():
-        hint = _dataclass_hint(hints[key])
-        if hint is not None and value is not None:
-            kwargs[key] = _build(hint, value, file, f"{prefix}{key}.")
-            continue
-        if hint is not None and not _type_ok(None, hints[key]):  # `key:` with no value: defaults
-            kwargs[key] = _build(hint, {}, file, f"{prefix}{key}.")
-            continue
-        hint = hints[key]
-        if not _type_ok(value, hint):
-            raise ParamsError(f"{file}: {prefix}{key}: expected {_type_name(hint)}, got {value!r}")
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except (ParamsError, ObjectiveError) as e:
-        raise ParamsError(f"{file}: {prefix}{e}") from None
-
-
-def _dataclass_hint(hint):
-    """The dataclass in a `D` or `D | None` type hint, else None."""
-    if dataclasses.is_dataclass(hint):
-        return hint
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        found = [h for h in typing.get_args(hint) if dataclasses.is_dataclass(h)]
-        return found[0] if found else None
-    return None
-
-
-def _type_ok(value, hint) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    base = origin or hint
-    return isinstance(value, base)
-
-
-def _type_name(hint) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(h) for h in typing.get_args(hint))
-    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 def params_dir(path: str | os.PathLike | None = None) -> Path:
@@ -400,36 +324,6 @@ def params_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(__file__).resolve().parents[2] / "params"
 
 
-def read_yaml(path: Path) -> dict:
-    """The mapping in a parameter file; `extends: <other>` merges it over a sibling file."""
-    if not path.is_file():
-        folder = path.parent
-        choices = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
-        raise ParamsError(
-            f"{path} does not exist; available in {folder}: {', '.join(choices) or 'none'}"
-        )
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ParamsError(f"{path}: top level: expected a mapping, got {data!r}")
-    parent = data.pop("extends", None)
-    if parent is not None:
-        if not isinstance(parent, str) or parent == path.stem:
-            raise ParamsError(f"{path}: extends: must name another file in {path.parent}")
-        data = _merge(read_yaml(path.parent / f"{parent}.yaml"), data)
-        data.pop("name", None)
-    return data
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def load_file(cls, path: Path):
     data = read_yaml(path)
     data.setdefault("name", path.stem)
@@ -437,7 +331,7 @@ def load_file(cls, path: Path):
         raise ParamsError(
             f"{path}: name: must equal the file name {path.stem!r}, got {data['name']!r}"
         )
-    return _build(cls, data, str(path))
+    return build(cls, data, str(path))
 
 
 def load_profile(name: str, root=None, overrides: list[str] | None = None) -> Profile:
@@ -452,8 +346,8 @@ def load_profile(name: str, root=None, overrides: list[str] | None = None) -> Pr
     for key in ("name", "overrides"):
         if key in mapping:
             raise ParamsError(f"--set {key}=...: {key} cannot be set")
-    data = _merge(read_yaml(path), mapping)
-    profile = _build(Profile, data, f"{path} with --set {' '.join(overrides)}")
+    data = merge(read_yaml(path), mapping)
+    profile = build(Profile, data, f"{path} with --set {' '.join(overrides)}")
     decisive = sorted(o for o in overrides if not o.startswith(NOT_NUMBERS))
     if decisive:  # (tracking and launcher settings change no number: same folder, same runs)
         profile.name = f"{name}+{hashlib.sha256(repr(decisive).encode()).hexdigest()[:8]}"
@@ -462,33 +356,6 @@ def load_profile(name: str, root=None, overrides: list[str] | None = None) -> Pr
 
 
 NOT_NUMBERS = ("tracking.", "launcher.")  # profile sections that decide no number
-
-
-OVERRIDE = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)=(.*)$", re.S)
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """["phase2.epochs=10", "eval.iw_samples=500"] -> {"phase2": {"epochs": 10}, "eval": {...}};
-    each value is read as YAML (10, 0.5, null, true, [0, 1], {kind: linear})."""
-    out: dict = {}
-    for item in items:
-        m = OVERRIDE.match(item.strip())
-        if not m:
-            raise ParamsError(f"--set {item!r}: expected key.path=value, e.g. phase2.epochs=10")
-        try:
-            value = yaml.safe_load(m.group(2))
-        except yaml.YAMLError as e:
-            raise ParamsError(f"--set {item!r}: the value is not valid YAML: {e}") from None
-        *parents, last = m.group(1).split(".")
-        node = out
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ParamsError(f"--set {item!r}: {key} is set twice, once as a value")
-        if last in node:
-            raise ParamsError(f"--set {item!r}: {m.group(1)} is set twice")
-        node[last] = value
-    return out
 
 
 def load_dataset(name: str, root=None) -> DatasetParams:
@@ -523,7 +390,7 @@ def load_claims(root=None) -> list[Claim]:
         )
     claims = []
     for i, item in enumerate(data):
-        claim = _build(Claim, item, f"{path}", f"[{i}].")
+        claim = build(Claim, item, f"{path}", f"[{i}].")
         for key, ref in (("run", claim.run), ("versus", claim.versus)):
             if ref is None:
                 continue

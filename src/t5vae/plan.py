@@ -16,6 +16,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
@@ -24,6 +25,7 @@ from t5vae import params as P
 from t5vae import runs
 from t5vae.data import batch_indices, collate, encode
 from t5vae.generation import reconstruct
+from t5vae.io import atomic_write_text
 from t5vae.metrics import evaluate
 from t5vae.model import T5VAE
 from t5vae.objectives import Objective, vae_loss
@@ -198,3 +200,19 @@ def report(profile: P.Profile, per_dataset: dict[str, tuple[Costs, dict]], jobs:
     lines += ["", f"Estimated wall time of the grid: {total / 3600:.2f} h ({total / 60:.0f} min); epochs at their "
               "limit (early stopping only shortens it).", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def print_plan(profile: P.Profile, jobs: list, n_jobs: int, results_dir: Path) -> int:
+    """--plan: measure a few batches per dataset, estimate the grid, write plan.md, run nothing."""
+    per_dataset = {}
+    for ds in sorted({j.spec.dataset.name for j in jobs}):
+        mine = [j for j in jobs if j.spec.dataset.name == ds]
+        seeds = len({j.spec.seed for j in mine})
+        n1, n2 = (sum(j.spec.stage == s for j in mine) // seeds for s in ("phase1", "phase2"))
+        print(f"[plan] {profile.name}/{ds}: timing a few batches ...", flush=True)
+        costs = measure(mine[0].spec)
+        per_dataset[ds] = (costs, estimate(profile, costs, n1, n2, seeds, n_jobs))
+    text = report(profile, per_dataset, n_jobs)
+    atomic_write_text(results_dir / "plan.md", text)
+    print(text)
+    return 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
-import shutil
 import sys
 import time
 import traceback
@@ -30,7 +29,7 @@ from pathlib import Path
 from t5vae import params as P
 from t5vae import pipeline as pl
 from t5vae import runs
-from t5vae.io import atomic_dir, atomic_write_text
+from t5vae.compare import finish_with_verdict, save_reference
 from t5vae.jobs import (
     NB_BASE,
     NB_TABLES,
@@ -39,12 +38,9 @@ from t5vae.jobs import (
     execute,
     run_job,
     stop_running_kernels,
+    write_timing,
 )
-from t5vae.results import is_complete, read_results, write_failure
-
-# what --save-reference copies from results/<profile>/ into reference/<profile>/
-REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
-                   "claims.csv", "released.md", "timing.csv", "timing.md")  # fmt: skip
+from t5vae.results import is_complete, write_failure
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -198,6 +194,8 @@ def main(argv=None) -> int:
         print(describe(jobs, profile.launcher, launcher))
         return 0
     if args.plan:
+        from t5vae.plan import print_plan
+
         return print_plan(profile, jobs, n_jobs, results_dir)
     with exclusive(results_dir / ".lock"):
         if args.collect:  # tables and comparison from whatever finished
@@ -286,105 +284,6 @@ def finish(args, profile: P.Profile, jobs: list[Job], root: Path, failed: bool) 
         print(f"reference saved: {reference}/")
         return 0
     return code
-
-
-def print_plan(profile: P.Profile, jobs: list[Job], n_jobs: int, results_dir: Path) -> int:
-    """--plan: measure a few batches per dataset, estimate the grid, write plan.md, run nothing."""
-    from t5vae import plan
-
-    per_dataset = {}
-    for ds in sorted({j.spec.dataset.name for j in jobs}):
-        mine = [j for j in jobs if j.spec.dataset.name == ds]
-        seeds = len({j.spec.seed for j in mine})
-        n1, n2 = (sum(j.spec.stage == s for j in mine) // seeds for s in ("phase1", "phase2"))
-        print(f"[plan] {profile.name}/{ds}: timing a few batches ...", flush=True)
-        costs = plan.measure(mine[0].spec)
-        per_dataset[ds] = (costs, plan.estimate(profile, costs, n1, n2, seeds, n_jobs))
-    text = plan.report(profile, per_dataset, n_jobs)
-    atomic_write_text(results_dir / "plan.md", text)
-    print(text)
-    return 0
-
-
-def finish_with_verdict(results_dir: Path, reference: Path, keys: list[str], failed: bool) -> int:
-    """Write the comparison with the reference and print its verdict as the last line."""
-    from t5vae.compare import write_comparison
-    from t5vae.results import result_files
-
-    if not result_files(reference):
-        print(f"\nno reference results in {reference}: nothing to compare with")
-        return 1 if failed else 0
-    present = [f"{p.parts[-3]}/{p.parts[-2]}/{p.stem}" for p in result_files(results_dir)]
-    comparison, paths = write_comparison(results_dir, reference, sorted(set(keys) | set(present)))
-    print(f"comparison: {paths['md']} ({paths['csv'].name}, figures/{paths['figure'].name})")
-    print(f"\nverdict: {comparison.verdict}", flush=True)
-    return 1 if failed else 0 if comparison.ok else 3
-
-
-def save_reference(results_dir: Path, reference: Path) -> None:
-    """Replace `reference` by the results files, tables, claims and figures of results_dir."""
-    from t5vae.results import result_files
-
-    with atomic_dir(reference) as tmp:
-        for path in result_files(results_dir):
-            dest = tmp / path.relative_to(results_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest)
-        for name in REFERENCE_FILES:
-            if (results_dir / name).is_file():
-                shutil.copy2(results_dir / name, tmp / name)
-        if (results_dir / "figures").is_dir():
-            shutil.copytree(results_dir / "figures", tmp / "figures",
-                            ignore=shutil.ignore_patterns("comparison.png"))  # fmt: skip
-
-
-def write_timing(
-    results_dir: Path, done: list[Job], base_s: float, grid_s: float, n_jobs: int
-) -> None:
-    """timing.csv (per run trained by this call: both notebooks' wall time, training and evaluation
-    inside them) and timing.md (per stage, summed over runs, and the grid's wall time).
-
-    overhead_s = both notebooks' wall time - training - evaluation: kernel start, imports,
-    loading data and the base, writing checkpoints outside the epochs.
-    """
-    import pandas as pd
-
-    from t5vae.results import cpu_model
-
-    rows = []
-    for job in done:
-        prov = read_results(job.spec.results_file)["provenance"]
-        train_s, eval_s = prov.get("train_time_s") or 0.0, prov.get("eval_time_s") or 0.0
-        notebooks = job.timing.get("train_notebook_s", 0.0) + job.timing.get("eval_notebook_s", 0.0)
-        rows.append({"run": job.key, "stage": job.spec.stage, **job.timing, "train_s": train_s,
-                     "eval_s": eval_s, "overhead_s": notebooks - train_s - eval_s,
-                     "peak_rss_mb": prov.get("peak_rss_mb"), "peak_cuda_mb": prov.get("peak_cuda_mb")})  # fmt: skip
-    if not rows:
-        return
-    df = pd.DataFrame(rows)
-    atomic_write_text(results_dir / "timing.csv", df.to_csv(index=False))
-    seeds = sorted({j.spec.seed for j in done})
-    lines = [f"# Time per stage: {results_dir.name}", "",
-             f"{len(df)} runs (seeds {', '.join(map(str, seeds))}), {n_jobs} at a time, on "
-             f"{cpu_model()} ({os.cpu_count()} cores); seconds summed over the runs of a stage, "
-             "peak memory the largest of a run's process (timing.csv: per run).", "",
-             "| stage | runs | training (s) | evaluation (s) | notebook overhead (s) | peak RSS (MB) | peak GPU (MB) |",
-             "|---|---|---|---|---|---|---|", f"| base (tokenizer + base model) | - | {base_s:.0f} | - | - | - | - |"]  # fmt: skip
-    for stage, g in df.groupby("stage"):
-        gpu = g.peak_cuda_mb.max()
-        lines.append(f"| {stage} | {len(g)} | {g.train_s.sum():.0f} | {g.eval_s.sum():.0f} | "
-                     f"{g.overhead_s.sum():.0f} | {g.peak_rss_mb.max():.0f} | "
-                     f"{'-' if pd.isna(gpu) else f'{gpu:.0f}'} |")  # fmt: skip
-    lines += [
-        "",
-        f"Wall time of the base and the runs: {grid_s:.0f} s ({grid_s / 60:.1f} min).",
-        "",
-    ]
-    atomic_write_text(results_dir / "timing.md", "\n".join(lines))
-    print(f"time: base {base_s:.0f}s; " + "; ".join(
-        f"{stage} {len(g)} runs: training {g.train_s.sum():.0f}s, evaluation {g.eval_s.sum():.0f}s, "
-        f"notebook overhead {g.overhead_s.sum():.0f}s, peak RSS {g.peak_rss_mb.max():.0f} MB"
-        for stage, g in df.groupby("stage")) + f"; wall {grid_s:.0f}s")  # fmt: skip
 
 
 @dataclass

@@ -155,21 +155,10 @@ def train(
     With cfg.log_with a tracker records `run_params` and cfg, every step's loss terms (train/<term>,
     train/kl_weight) and every epoch's validation metrics (valid/<metric>), against the step.
     """
-    from accelerate import Accelerator
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
-    tracking = cfg.log_with != "none"
-    accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
-        log_with=cfg.log_with if tracking else None, project_dir=cfg.tracking_dir,
-    )  # fmt: skip
-    _refuse_unseen_launch(accelerator)
-    if tracking:  # the run's parameters, flat (trackers take scalars and strings)
-        accelerator.init_trackers(
-            cfg.run_name, config=flat_params({**(run_params or {}), "train": asdict(cfg)})
-        )
+    accelerator = _accelerator(cfg, run_params)
     stored = _read_checkpoint(out / "last", cfg) if resume else None
     set_trainable(model, cfg)  # (may untie embeddings: before loading a checkpoint's weights)
     loss_module = LossModule(model, cfg.objective, tokenizer)
@@ -198,7 +187,7 @@ def train(
         sums = _train_epoch(loop, state)
         _end_of_epoch(loop, state, sums, tokenizer, valid_sentences, time.time() - epoch_t0)
     accelerator.wait_for_everyone()
-    if tracking:
+    if cfg.log_with != "none":
         accelerator.end_training()
     return TrainResult(state.history, out / "best", out / "last", state.stopped_early,
                        time.time() - t0)  # fmt: skip
@@ -213,6 +202,23 @@ def flat_params(params: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{k}"] = v if isinstance(v, bool | int | float | str) else str(v)
     return out
+
+
+def _accelerator(cfg: TrainConfig, run_params: dict | None):
+    """accelerate's Accelerator for cfg (precision, accumulation, tracker with the run's parameters)."""
+    from accelerate import Accelerator
+
+    tracking = cfg.log_with != "none"
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
+        log_with=cfg.log_with if tracking else None, project_dir=cfg.tracking_dir,
+    )  # fmt: skip
+    _refuse_unseen_launch(accelerator)
+    if tracking:  # the run's parameters, flat (trackers take scalars and strings)
+        accelerator.init_trackers(
+            cfg.run_name, config=flat_params({**(run_params or {}), "train": asdict(cfg)})
+        )
+    return accelerator
 
 
 def _refuse_unseen_launch(accelerator) -> None:
