@@ -16,6 +16,8 @@ other environment
     seed there is no spread and the run cannot be judged (listed as such).
 
 A run missing or failed on either side is listed; the verdict counts it as not matching.
+`finish_with_verdict` writes the report and prints the verdict (the last line ./reproduce.sh
+prints); `save_reference` replaces a reference folder with a grid's results (--save-reference).
 """
 
 from __future__ import annotations

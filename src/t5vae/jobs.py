@@ -1,7 +1,8 @@
 """One run of the grid as a job: its notebooks executed with papermill (training, then evaluation).
 
 A job is what `reproduce` runs in a thread for the local launcher; `run_job` is all a job needs,
-so any launcher that can call a Python function in another process can run it.
+so any launcher that can call a Python function in another process can run it (launchers.py).
+`write_timing` reports where the jobs' time went (timing.csv, timing.md).
 """
 
 from __future__ import annotations
