@@ -199,6 +199,10 @@ class Profile:
     released: ReleasedSwitches = field(default_factory=ReleasedSwitches)  # defects, all off
     launcher: LauncherParams = field(default_factory=LauncherParams)
     datasets: list = field(default_factory=lambda: ["ptb"])  # default datasets of the grid
+    techniques: list | None = None  # the grid's phase-2 techniques (null: all of params/phase2)
+    phase1_variants: list | None = (
+        None  # its phase-1 variants (null: all; those the techniques need are added)
+    )
     overrides: list = field(default_factory=list)  # the --set values this profile was loaded with
 
     def __post_init__(self):
@@ -341,7 +345,7 @@ def load_profile(name: str, root=None, overrides: list[str] | None = None) -> Pr
     their own folders and never reuse results computed without them."""
     path = params_dir(root) / "profiles" / f"{name}.yaml"
     if not overrides:
-        return load_file(Profile, path)
+        return _check_runs(load_file(Profile, path), path, root)
     mapping = parse_overrides(overrides)
     for key in ("name", "overrides"):
         if key in mapping:
@@ -352,6 +356,15 @@ def load_profile(name: str, root=None, overrides: list[str] | None = None) -> Pr
     if decisive:  # (tracking and launcher settings change no number: same folder, same runs)
         profile.name = f"{name}+{hashlib.sha256(repr(decisive).encode()).hexdigest()[:8]}"
     profile.overrides = sorted(overrides)
+    return _check_runs(profile, path, root)
+
+
+def _check_runs(profile: Profile, path: Path, root) -> Profile:
+    """The profile's run lists name files that exist."""
+    for key, kind in (("techniques", "phase2"), ("phase1_variants", "phase1")):
+        unknown = sorted(set(getattr(profile, key) or []) - set(list_names(kind, root)))
+        if unknown:
+            raise ParamsError(f"{path}: {key}: unknown {', '.join(unknown)} (not in params/{kind})")
     return profile
 
 

@@ -123,11 +123,10 @@ def plan(args) -> tuple[P.Profile, list[Job]]:
     profile = P.load_profile(args.profile, overrides=args.overrides)
     seeds = parse_seeds(args.seeds, profile.seeds)
     datasets = _split(args.datasets, profile.datasets, P.list_names("datasets"), "datasets")
-    techniques = _split(
-        args.techniques, P.list_names("phase2"), P.list_names("phase2"), "techniques"
-    )
+    all2, all1 = P.list_names("phase2"), P.list_names("phase1")
+    techniques = _split(args.techniques, profile.techniques or all2, all2, "techniques")
     variants = _split(
-        args.phase1_variants, P.list_names("phase1"), P.list_names("phase1"), "phase-1 variants"
+        args.phase1_variants, profile.phase1_variants or all1, all1, "phase-1 variants"
     )
     jobs: list[Job] = []
     for ds in datasets:
