@@ -46,9 +46,9 @@ class Study:
     columns: list  # metrics shown
     rows: list  # of Row
 
-    def spec(self, row: Row, seed: int) -> runs.RunSpec:
+    def spec(self, row: Row, seed: int, output_root=None) -> runs.RunSpec:
         stage, name = row.run.split("/", 1)
-        return runs.make_spec(self.profile, self.dataset, stage, name, seed=seed,
+        return runs.make_spec(self.profile, self.dataset, stage, name, output_root, seed=seed,
                               overrides=row.set or None)  # fmt: skip
 
 
@@ -62,7 +62,10 @@ def load_study(name: str) -> Study:
             rows.append(Row(**item))
         except TypeError as e:
             raise P.ParamsError(f"{path}: rows[{i}]: {e}") from None
-    study = Study(name=name, rows=rows, **data)
+    try:
+        study = Study(name=name, rows=rows, **data)
+    except TypeError as e:
+        raise P.ParamsError(f"{path}: {e}") from None
     P.check_seeds(study.seeds, "seeds")
     for i, row in enumerate(rows):
         try:
@@ -145,7 +148,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     codes = run_rows(study, args.jobs, args.output_root)
-    files = {i: [study.spec(row, s).results_file for s in study.seeds]
+    files = {i: [study.spec(row, s, args.output_root).results_file for s in study.seeds]
              for i, row in enumerate(study.rows)}  # fmt: skip
     out = runs.output_root(args.output_root) / "results" / "studies"
     paths = write_study(study, out, files)
