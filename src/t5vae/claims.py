@@ -14,6 +14,7 @@ difference is exact: p is 0 if the means differ, 1 if not.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +52,9 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
         return None
     if _sd(a) == 0 and _sd(b) == 0:
         return 0.0 if a[0] != b[0] else 1.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # (nearly identical values: scipy warns, the p is still right)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def bound_p(a: list[float], bound: float) -> float | None:
@@ -62,7 +65,9 @@ def bound_p(a: list[float], bound: float) -> float | None:
         return None
     if _sd(a) == 0:
         return 0.0 if a[0] != bound else 1.0
-    return float(stats.ttest_1samp(a, bound).pvalue)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_1samp(a, bound).pvalue)
 
 
 def _summary(v: list[float]) -> str:
