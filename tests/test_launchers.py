@@ -108,3 +108,23 @@ def test_a_failing_job_is_reported_with_its_log(tmp_path):
     log = message.rsplit("log: ", 1)[1]
     assert (tmp_path / "jobs").exists() and log.endswith(".err")
     assert read_results(spec.results_file)["status"] == "failed"
+
+
+def test_a_failure_is_named_by_its_last_exception_line():
+    from submitit.core.utils import FailedJobError
+
+    from t5vae.launchers import _reason
+
+    trace = (
+        "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+        "papermill.exceptions.PapermillExecutionError: \n" + "-" * 75 + "\n"
+        'Exception encountered at "In [6]":\nDataError    Traceback (most recent call last)\n'
+        "----> 1 pl.prepare_base(spec)\nDataError: data directory /x/ptb does not exist."
+    )
+    error = FailedJobError(
+        f"Job (task=0) failed during processing with trace:\n{'-' * 22}\n{trace}\n{'-' * 22}\n"
+        "You can check full logs with 'job.stderr(0)'or at paths:\n  - /j/1_log.err\n  - /j/1_log.out"
+    )
+    assert _reason(error) == "DataError: data directory /x/ptb does not exist."
+    assert _reason(RuntimeError("")) == "RuntimeError"
+    assert _reason(RuntimeError("cancelled\nmore")) == "cancelled"

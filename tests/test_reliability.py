@@ -179,10 +179,13 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, how):
                             start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.time() + 300
+    # the second run starts only once the first has written its results, so every kernel seen
+    # before that belongs to the base or the first run (its kernel may outlive its results file)
+    finished = set()
     while not is_complete(first) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+        finished.update(_kernels_under(proc.pid))
+        time.sleep(0.2)
     assert is_complete(first), "the first run did not finish"
-    finished = set(_kernels_under(proc.pid))  # the first run's kernels may still be shutting down
     kernels = []  # wait until a kernel of the second run is up, then interrupt at once
     while not kernels and proc.poll() is None and time.time() < deadline:
         kernels = [k for k in _kernels_under(proc.pid) if k not in finished]

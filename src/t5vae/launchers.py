@@ -16,6 +16,7 @@ executor has no job dependencies, so there a phase-2 job is submitted when its p
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,13 +121,24 @@ def _submit(executor, job: Job, grid: Submitted, dependencies: bool):
     return handle
 
 
+def _reason(error: Exception) -> str:
+    """The line that says why a job failed: the last exception line (``SomeError: message``) in
+    the error's text, which for submitit's FailedJobError is the job's traceback (for a notebook,
+    the cell's own exception that papermill reports), else the error's first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    raised = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return (raised or lines or [type(error).__name__])[-1 if raised else 0]
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Killed)\b:?")
+
+
 def _collect(grid: Submitted, job: Job, handle) -> None:
     try:
         grid.status[job.key] = handle.result()
         print(f"{job.key}: {grid.status[job.key]} (job {handle.job_id})", flush=True)
     except Exception as e:  # the job failed, was cancelled or killed: say where its log is
-        last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        _fail(grid, job, f"failed: job {handle.job_id}: {last[:300]}; log: {handle.paths.stderr}")
+        _fail(grid, job, f"failed: job {handle.job_id}: {_reason(e)[:300]}; log: {handle.paths.stderr}")
         for other in grid.jobs:  # its dependents would wait forever (afterok): cancel them
             if job.key in other.depends and other.key in grid.handles:
                 grid.handles.pop(other.key).cancel(check=False)
