@@ -116,7 +116,7 @@ def test_a_failure_is_named_by_its_last_exception_line():
     from t5vae.launchers import _reason
 
     trace = (
-        "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+        'Traceback (most recent call last):\n  File "x.py", line 1\n'
         "papermill.exceptions.PapermillExecutionError: \n" + "-" * 75 + "\n"
         'Exception encountered at "In [6]":\nDataError    Traceback (most recent call last)\n'
         "----> 1 pl.prepare_base(spec)\nDataError: data directory /x/ptb does not exist."

@@ -138,7 +138,11 @@ def _collect(grid: Submitted, job: Job, handle) -> None:
         grid.status[job.key] = handle.result()
         print(f"{job.key}: {grid.status[job.key]} (job {handle.job_id})", flush=True)
     except Exception as e:  # the job failed, was cancelled or killed: say where its log is
-        _fail(grid, job, f"failed: job {handle.job_id}: {_reason(e)[:300]}; log: {handle.paths.stderr}")
+        _fail(
+            grid,
+            job,
+            f"failed: job {handle.job_id}: {_reason(e)[:300]}; log: {handle.paths.stderr}",
+        )
         for other in grid.jobs:  # its dependents would wait forever (afterok): cancel them
             if job.key in other.depends and other.key in grid.handles:
                 grid.handles.pop(other.key).cancel(check=False)
