@@ -94,3 +94,17 @@ display.history_table(result.history)
 
 # %% tags=["nbval-ignore-output"]
 plots.training_curves(result.history, f"phase 1: {variant}")
+
+# %% [markdown]
+# ## Why a frozen decoder does not reconstruct in the offline replica
+#
+# In the quick profile every phase-1 variant with a frozen decoder ends near chance BLEU while the
+# unfrozen ones reconstruct. `params/studies/phase1.yaml` measures candidate causes, one row each
+# (quick profile, max pooling, p = none, seeds 0 and 1, mean ± sd); the committed table below comes
+# from `python -m t5vae.study phase1 --save-reference`. Read it with the README's section "Phase 1
+# with a frozen decoder (study)": the frozen latent-to-memory projection is the main obstacle here,
+# and even with it trained the frozen decoder of this small base model stays far from the unfrozen
+# one.
+
+# %%
+display.study_table("phase1")

@@ -11,7 +11,7 @@ from conftest import REPO
 from t5vae import params as P
 from t5vae import study as S
 from t5vae.metrics import METRIC_KEYS
-from t5vae.results import write_results
+from t5vae.results import read_results, write_results
 
 
 @pytest.fixture
@@ -75,3 +75,21 @@ def test_a_row_is_a_reproduce_call_and_the_table_comes_from_its_results(params_c
     assert t.loc["longer", "epochs"] == "3.00 ± 0.00" and t.loc["plain", "n"] == 2
     md = S.write_study(study, tmp_path, files)["md"].read_text()
     assert "| plain | 2 | 3.00 ± 1.41 |" in md and "python -m t5vae.study t" in md
+
+
+@pytest.mark.parametrize("name", ["phase1"])
+def test_committed_study_tables_are_what_their_results_files_give(name, tmp_path):
+    """reference/studies/<name>/: the table is computed from the rows' committed results files,
+    and each row's files are the runs its settings name (the identity of its overrides)."""
+    folder = S.reference_dir(name)
+    study = S.load_study(name)
+    files = S.reference_files(folder, study)
+    assert all(len(files[i]) == len(study.seeds) for i in files), "a row lacks a seed"
+    paths = S.write_study(study, tmp_path, files)
+    assert paths["md"].read_text() == (folder / f"{name}.md").read_text()
+    assert paths["csv"].read_text() == (folder / f"{name}.csv").read_text()
+    for i, row in enumerate(study.rows):
+        for path in files[i]:
+            seed = int(path.parent.name.removeprefix("seed"))
+            record = read_results(path)
+            assert record["provenance"]["identity"] == study.spec(row, seed).identity, row.label

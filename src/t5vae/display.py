@@ -115,3 +115,14 @@ def metric_glossary(names=None) -> pd.DataFrame:
 def reconstruction_table(record: dict) -> pd.DataFrame:
     """Test sentences next to their greedy reconstructions from mu (stored in the results file)."""
     return pd.DataFrame(record.get("examples", {}).get("reconstructions", []))
+
+
+def study_table(name: str) -> pd.DataFrame:
+    """The committed table of a study (reference/studies/<name>/<name>.csv): mean ± sd over its
+    seeds per row; regenerate with `python -m t5vae.study <name> --save-reference`."""
+    from t5vae.study import reference_dir
+
+    path = reference_dir(name) / f"{name}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run python -m t5vae.study {name} --save-reference")
+    return pd.read_csv(path).set_index("setting")

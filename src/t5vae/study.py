@@ -134,6 +134,16 @@ def write_study(study: Study, out: Path, files: dict[int, list[Path]]) -> dict[s
     return paths
 
 
+def reference_dir(name: str) -> Path:
+    """Where `--save-reference` puts a study: its table and each row's results files."""
+    return runs.REFERENCE_ROOT / "studies" / name
+
+
+def reference_files(folder: Path, study: Study) -> dict[int, list[Path]]:
+    """The results files of each row (row00/seed0/....json) in a saved study folder."""
+    return {i: sorted((folder / f"row{i:02d}").glob("*/*.json")) for i in range(len(study.rows))}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m t5vae.study", description=__doc__.split("\n")[0])
     ap.add_argument("name", help="params/studies/<name>.yaml")
@@ -154,16 +164,14 @@ def main(argv=None) -> int:
     paths = write_study(study, out, files)
     print(paths["md"].read_text())
     if args.save_reference and not any(codes):
-        with atomic_dir(runs.REFERENCE_ROOT / "studies" / study.name) as tmp:
+        with atomic_dir(reference_dir(study.name)) as tmp:
             for i, paths_i in files.items():
                 for p in paths_i:
                     dest = tmp / f"row{i:02d}" / p.parent.name / p.name
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(p, dest)
-            write_study(
-                study, tmp, {i: sorted((tmp / f"row{i:02d}").glob("*/*.json")) for i in files}
-            )
-        print(f"reference saved: {runs.REFERENCE_ROOT / 'studies' / study.name}/")
+            write_study(study, tmp, reference_files(tmp, study))
+        print(f"reference saved: {reference_dir(study.name)}/")
     return 1 if any(codes) else 0
 
 
