@@ -1,0 +1,37 @@
+"""The cost plan (./reproduce.sh --plan): a linear cost model over measured unit costs, and a
+command that measures and writes plan.md without running anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from t5vae import params as P
+from t5vae import reproduce
+from t5vae.plan import Costs, estimate
+
+
+def test_the_estimate_multiplies_unit_costs_by_the_grids_work():
+    profile = P.load_profile("smoke")  # train 200, valid 40, test 40, batch 32; epochs 1 and 2
+    costs = Costs(phase1_step=2.0, phase2_step=3.0, valid_sentence=0.1, test_sentence=0.5,
+                  decode_sentence=0.25, pretrain_step=1.0, run_overhead=7.0, peak_rss_mb=1.0,
+                  peak_cuda_mb=None)  # fmt: skip
+    steps = 7  # ceil(200 / 32) per epoch
+    test = 40 * (0.5 + 0.25) + 10 * 0.25  # K-sample evaluation + reconstructions, prior samples
+    phase1 = 1 * steps * 2.0 + 1 * 40 * 0.1 + test + 7.0
+    phase2 = 2 * steps * 3.0 + 2 * 40 * 0.1 + test + 7.0
+    got = estimate(profile, costs, n_phase1=3, n_phase2=5, seeds=2, jobs=2)
+    assert got["base"] == pytest.approx(30 * 1.0)
+    assert got["phase1"] == pytest.approx(2 * 3 * phase1)
+    assert got["phase2"] == pytest.approx(2 * 5 * phase2)
+    assert got["wall"] == pytest.approx(30 + (2 * 3 * phase1 + 2 * 5 * phase2) / 2)
+
+
+def test_plan_measures_and_writes_the_plan_without_running_anything(tmp_path, capsys):
+    code = reproduce.main(["--profile", "smoke", "--plan", "--output-root", str(tmp_path),
+                           "--phase1-variants", "max_pnone_frozen", "--techniques", "l0.5_pnone"])  # fmt: skip
+    assert code == 0
+    plan = (tmp_path / "results" / "smoke" / "plan.md").read_text()
+    assert "| builtin | phase1 |" in plan and "| builtin | phase2 |" in plan
+    assert "Estimated wall time of the grid" in plan
+    assert not list((tmp_path / "results").rglob("*.json")), "--plan ran a run"
+    assert "Estimated wall time" in capsys.readouterr().out
