@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
+from t5vae import params as P
 from t5vae import pipeline as pl
 from t5vae import reproduce
 from t5vae.metrics import METRIC_KEYS
@@ -246,3 +247,23 @@ def test_a_profile_can_track_a_run_with_tensorboard(tmp_path):
                         overrides=["tracking.log_with=tensorboard"])  # fmt: skip
     pl.ensure_trained(spec, progress=False)
     assert list((spec.run_dir / "tracking").rglob("events.out.tfevents*"))
+
+
+def test_profile_parameters_compare_as_this_code_reads_them():
+    """A results file written before a profile field existed is not 'other parameters': the
+    missing field takes its default (which reproduces the old behaviour); a changed value is."""
+    from dataclasses import asdict
+
+    from t5vae.results import profile_setting
+
+    now = asdict(P.load_profile("quick"))
+    old = {k: v for k, v in now.items() if k not in ("released", "tracking", "launcher")}
+    old["phase1"] = {k: v for k, v in now["phase1"].items() if k != "memory_projection"}
+    assert profile_setting(old) == profile_setting(now)
+    assert profile_setting(
+        {**now, "description": "another text", "seeds": [0, 1]}
+    ) == profile_setting(now)
+    longer = {**now, "phase1": {**now["phase1"], "epochs": now["phase1"]["epochs"] + 1}}
+    assert profile_setting(longer) != profile_setting(now)
+    trained = {**now, "phase1": {**now["phase1"], "memory_projection": "trainable"}}
+    assert profile_setting(trained) != profile_setting(now)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import platform
 import subprocess
+from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -91,6 +92,24 @@ def versions() -> dict:
 
 def params_hash(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+NOT_DECISIVE = ("name", "description", "tracking", "launcher", "overrides", "seeds")
+
+
+def profile_setting(stored: dict) -> str:
+    """A hash of a results file's profile parameters as this code reads them: fields added
+    since the file was written take their defaults (which reproduce the old behaviour), and
+    what does not change numbers (texts, tracking, launcher, the grid's seed list) is left out.
+    A file this code cannot read as a profile is hashed as stored."""
+    from t5vae.params import ParamsError, Profile
+    from t5vae.yamlconfig import build
+
+    try:
+        profile = asdict(build(Profile, stored, "results file"))
+    except (ParamsError, TypeError, ValueError):  # another schema: compare it as stored
+        profile = dict(stored)
+    return params_hash({k: v for k, v in profile.items() if k not in NOT_DECISIVE})
 
 
 def provenance(spec, **extra) -> dict:
@@ -208,7 +227,7 @@ def collect(results_dir: Path) -> pd.DataFrame:
         row.update(git_commit=prov.get("git_commit"), git_dirty=prov.get("git_dirty"),
                    trained_commits=",".join(trained) or None,
                    params_hash=prov.get("params_hash"), setting=prov.get("setting"),
-                   profile_params=params_hash(prov["params"]["profile"]),
+                   profile_params=profile_setting(prov["params"]["profile"]),
                    env=env_fingerprint(prov), train_time_s=prov.get("train_time_s"),
                    eval_time_s=prov.get("eval_time_s"), path=str(path),
                    **convergence(rec))  # fmt: skip
