@@ -124,5 +124,7 @@ def study_table(name: str) -> pd.DataFrame:
 
     path = reference_dir(name) / f"{name}.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run python -m t5vae.study {name} --save-reference")
+        raise FileNotFoundError(
+            f"{path} does not exist: run python -m t5vae.study {name} --save-reference"
+        )
     return pd.read_csv(path).set_index("setting")
