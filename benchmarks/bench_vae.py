@@ -174,6 +174,8 @@ def main() -> None:
     ap.add_argument("--tokenize-sentences", type=int, default=None,
                     help="training sentences tokenised in benchmark 5 (default: the whole split)")  # fmt: skip
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))
+    ap.add_argument("--scaling-only", action="store_true",
+                    help="run benchmark 6 alone (use with --out benchmarks/scaling.json)")  # fmt: skip
     args = ap.parse_args()
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -192,6 +194,10 @@ def main() -> None:
     opt_vae = torch.optim.AdamW(vae.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
     rows = {}
+    if args.scaling_only:  # benchmark 6 alone: how cost grows (the cost model of --plan)
+        rows["6_scaling"] = scaling(vae, tokenizer, sentences[: args.eval_sentences], args, device)
+        plot_scaling(rows["6_scaling"], Path(args.out).with_name("scaling.png"))
+        return finish(rows, args, source)
 
     def t5_step(b=batch):
         out = t5(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"])
@@ -306,29 +312,35 @@ def main() -> None:
         "ratio": t_cached / t_tok, "target": "< 1 (lower is better)",
     }  # fmt: skip
 
+    finish(rows, args, source)
+
+
+def finish(rows: dict, args, source: str) -> None:
+    """Write results.json (first: a failure while printing loses nothing), then print the table."""
     info = {"machine": platform.platform(), "processor": cpu_model(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
             "model": args.model, "batch_size": args.batch_size, "sentences": source,
             "torch": torch.__version__}  # fmt: skip
+    atomic_write_json(args.out, {"info": info, "results": rows})  # never half-written
     print(
         f"# {info['device']} ({info['cpu_count']} CPUs), {args.model}, batch {args.batch_size}, {source}"
     )
     print(f"{'benchmark':38s} {'ratio':>8s}  target   details")
     for name, r in rows.items():
         if isinstance(r, dict) and "ratio" in r:
-            det = {
-                k_: (round(v, 3) if isinstance(v, float) else v)
-                for k_, v in r.items()
-                if k_ not in ("ratio", "target")
-            }
+            det = {k_: _rounded(v) for k_, v in r.items() if k_ not in ("ratio", "target")}
             print(f"{name:38s} {r['ratio']:8.2f}  {r['target']:7s}  {det}")
         else:
-            print(
-                f"{name:38s} {'':8s}  {'':7s}  {r if not isinstance(r, dict) else {k_: round(v, 1) for k_, v in r.items()}}"
-            )
-    atomic_write_json(args.out, {"info": info, "results": rows})  # never half-written
+            print(f"{name:38s} {'':8s}  {'':7s}  {_rounded(r)}")
     print(f"written: {args.out}")
+
+
+def _rounded(value):
+    """Floats to 3 significant decimals, through nested dicts (benchmark 6's tables)."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return round(value, 3) if isinstance(value, float) else value
 
 
 if __name__ == "__main__":

@@ -78,3 +78,26 @@ def test_gpu_check_script_runs_here_in_a_tiny_form(t5_small_dir, tmp_path):
     )
     assert set(report["eval_bf16_minus_fp32"]) == {"nll", "rec", "kl", "mi"}
     assert (tmp_path / "g.json").is_file() and not report["pretrained_weights"]
+
+
+def test_scaling_benchmark_writes_its_measurements_and_figure(t5_small_dir, tmp_path):
+    """benchmarks/bench_vae.py --scaling-only (benchmark 6): seconds by sentence length, by K and
+    by corpus size, written to --out (before anything is printed) with the figure beside it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "scaling.json"
+    env = {**os.environ, "T5VAE_SHARED_DIR": str(t5_small_dir.parents[1])}
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_vae.py"), "--model", "tiny", "--scaling-only",
+                    "--repeats", "1", "--eval-sentences", "8", "--out", str(out)], check=True, env=env,
+                   capture_output=True, timeout=600)  # fmt: skip
+    result = json.loads(out.read_text())["results"]["6_scaling"]
+    assert [int(k) for k in result["length"]] == [16, 32, 64, 128]
+    assert [int(k) for k in result["K"]] == [1, 10, 50, 100]
+    assert len(result["corpus"]) == 3
+    assert all(v > 0 for part in result.values() for v in part.values())
+    assert (tmp_path / "scaling.png").is_file()
