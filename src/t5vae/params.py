@@ -368,7 +368,10 @@ def _check_runs(profile: Profile, path: Path, root) -> Profile:
     return profile
 
 
-NOT_NUMBERS = ("tracking.", "launcher.")  # profile sections that decide no number
+UNDECIDING_SECTIONS = ("tracking", "launcher")  # profile sections that decide no number
+NOT_NUMBERS = tuple(f"{section}." for section in UNDECIDING_SECTIONS)  # their --set keys
+# profile fields left out of a run's identity: texts, the overrides' record, those sections
+NOT_DECISIVE = ("name", "description", "overrides", *UNDECIDING_SECTIONS)
 
 
 def load_dataset(name: str, root=None) -> DatasetParams:

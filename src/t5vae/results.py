@@ -94,22 +94,20 @@ def params_hash(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-NOT_DECISIVE = ("name", "description", "tracking", "launcher", "overrides", "seeds")
-
-
 def profile_setting(stored: dict) -> str:
     """A hash of a results file's profile parameters as this code reads them: fields added
     since the file was written take their defaults (which reproduce the old behaviour), and
     what does not change numbers (texts, tracking, launcher, the grid's seed list) is left out.
     A file this code cannot read as a profile is hashed as stored."""
-    from t5vae.params import ParamsError, Profile
+    from t5vae.params import NOT_DECISIVE, ParamsError, Profile
     from t5vae.yamlconfig import build
 
     try:
         profile = asdict(build(Profile, stored, "results file"))
     except (ParamsError, TypeError, ValueError):  # another schema: compare it as stored
         profile = dict(stored)
-    return params_hash({k: v for k, v in profile.items() if k not in NOT_DECISIVE})
+    left_out = (*NOT_DECISIVE, "seeds")  # the grid's seed list (a run records its own seed)
+    return params_hash({k: v for k, v in profile.items() if k not in left_out})
 
 
 def provenance(spec, **extra) -> dict:

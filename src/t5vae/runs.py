@@ -156,8 +156,7 @@ class RunSpec:
     def _decisive_params(self) -> dict:
         params = self.params()
         params.pop("seed", None)
-        params["profile"] = {k: v for k, v in params["profile"].items()
-                             if k not in ("description", "tracking", "launcher", "overrides", "name")}  # fmt: skip
+        params["profile"] = {k: v for k, v in params["profile"].items() if k not in P.NOT_DECISIVE}
         if self.stage in params:
             params[self.stage] = {k: v for k, v in params[self.stage].items() if k != "label"}
         return params
