@@ -150,11 +150,13 @@ def write_timing(
              "peak memory the largest of a run's process (timing.csv: per run).", "",
              "| stage | runs | training (s) | evaluation (s) | notebook overhead (s) | peak RSS (MB) | peak GPU (MB) |",
              "|---|---|---|---|---|---|---|", f"| base (tokenizer + base model) | - | {base_s:.0f} | - | - | - | - |"]  # fmt: skip
-    for stage, g in df.groupby("stage"):
-        gpu = g.peak_cuda_mb.max()
-        lines.append(f"| {stage} | {len(g)} | {g.train_s.sum():.0f} | {g.eval_s.sum():.0f} | "
-                     f"{g.overhead_s.sum():.0f} | {g.peak_rss_mb.max():.0f} | "
-                     f"{'-' if pd.isna(gpu) else f'{gpu:.0f}'} |")  # fmt: skip
+    stages = df.groupby("stage").agg(runs=("run", "size"), train_s=("train_s", "sum"), eval_s=("eval_s", "sum"),
+                                     overhead_s=("overhead_s", "sum"), peak_rss_mb=("peak_rss_mb", "max"),
+                                     peak_cuda_mb=("peak_cuda_mb", "max"))  # fmt: skip
+    for stage, g in stages.iterrows():
+        gpu = g.peak_cuda_mb
+        lines.append(f"| {stage} | {g.runs} | {g.train_s:.0f} | {g.eval_s:.0f} | {g.overhead_s:.0f} | "
+                     f"{g.peak_rss_mb:.0f} | {'-' if pd.isna(gpu) else f'{gpu:.0f}'} |")  # fmt: skip
     lines += [
         "",
         f"Wall time of the base and the runs: {grid_s:.0f} s ({grid_s / 60:.1f} min).",
@@ -162,6 +164,6 @@ def write_timing(
     ]
     atomic_write_text(results_dir / "timing.md", "\n".join(lines))
     print(f"time: base {base_s:.0f}s; " + "; ".join(
-        f"{stage} {len(g)} runs: training {g.train_s.sum():.0f}s, evaluation {g.eval_s.sum():.0f}s, "
-        f"notebook overhead {g.overhead_s.sum():.0f}s, peak RSS {g.peak_rss_mb.max():.0f} MB"
-        for stage, g in df.groupby("stage")) + f"; wall {grid_s:.0f}s")  # fmt: skip
+        f"{stage} {g.runs} runs: training {g.train_s:.0f}s, evaluation {g.eval_s:.0f}s, "
+        f"notebook overhead {g.overhead_s:.0f}s, peak RSS {g.peak_rss_mb:.0f} MB"
+        for stage, g in stages.iterrows()) + f"; wall {grid_s:.0f}s")  # fmt: skip

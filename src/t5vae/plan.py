@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import resource
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ from t5vae.metrics import evaluate
 from t5vae.model import T5VAE
 from t5vae.objectives import Objective, vae_loss
 from t5vae.phases import TrainConfig, set_trainable
-from t5vae.pipeline import corpus_tokenizer, load_corpus
+from t5vae.pipeline import corpus_tokenizer, load_corpus, peak_memory
 from t5vae.pretrain import span_corruption_loop
 from t5vae.tokenizer import load_tokenizer
 
@@ -113,14 +112,10 @@ def measure(spec: runs.RunSpec) -> Costs:
         decode = _timed(lambda: reconstruct(model, tokenizer, sents, batch_size=prof.eval.batch_size,
                                             max_new_tokens=spec.dataset.max_length), 1)  # fmt: skip
         pretrain = _pretrain_step(spec, tokenizer) if prof.model.base == "builtin" else 0.0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
-        2**20 if sys.platform == "darwin" else 2**10
-    )
-    cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    memory = peak_memory()
     n = len(sents)
-    return Costs(
-        phase1, phase2, valid / n, test / n, decode / n, pretrain, _start_cost(), rss, cuda
-    )
+    return Costs(phase1, phase2, valid / n, test / n, decode / n, pretrain, _start_cost(),
+                 memory["peak_rss_mb"], memory.get("peak_cuda_mb"))  # fmt: skip
 
 
 def _start_cost() -> float:
