@@ -134,9 +134,10 @@ def test_tables_show_mean_std_and_n_computed_from_results_files(tmp_path):
     write_failure(pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path, seed=1), "x")
     md = write_tables(results)["md"].read_text()
     # vanilla: values 1, 2, 3 -> mean 2.00, sample sd 1.00, n 3; AU one decimal over seeds
-    assert f"| vanilla VAE | 3 | {2.0:.2f} ± {statistics.stdev([1, 2, 3]):.2f} |" in md
+    # phase 2 rows name the phase-1 run they started from (none for the vanilla VAE)
+    assert f"| vanilla VAE | 3 | - | {2.0:.2f} ± {statistics.stdev([1, 2, 3]):.2f} |" in md
     assert " 2.0 ± 1.0 |" in md  # AU over seeds: one decimal
-    assert "| λ=0.5, p=none | 1 (1 failed) | 4.00 |" in md
+    assert "| λ=0.5, p=none | 1 (1 failed) | max_pnone_frozen | 4.00 |" in md
     assert md.splitlines()[2].startswith("Seeds 0, 1, 2: each cell is the mean")
     s = summary(collect(results)).set_index("name")
     assert s.loc["vanilla", "kl_mean"] == 2.0 and s.loc["vanilla", "kl_std"] == 1.0

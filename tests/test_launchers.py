@@ -39,6 +39,15 @@ def test_cluster_plan_lists_jobs_and_dependencies_without_submitting(tmp_path, c
     assert not (tmp_path / "runs").exists()
 
 
+def test_phase2_from_the_unfrozen_decoder_adds_that_phase1_run_and_depends_on_it(tmp_path, capsys):
+    cmd = [*GRID, "--launcher", "slurm", "--plan", "--output-root", str(tmp_path)]
+    assert reproduce.main([*cmd, "--set", "phase2_from_decoder=unfrozen"]) == 0
+    out = capsys.readouterr().out
+    assert "4 jobs on slurm" in out  # the variant asked for, the one phase 2 needs, 2 techniques
+    assert "builtin/seed0/phase2-l0.5_pnone  after builtin/seed0/phase1-max_pnone_unfrozen" in out
+    assert "builtin/seed0/phase1-max_pnone_frozen" in out
+
+
 @pytest.mark.slow
 def test_submitit_local_executor_gives_the_tables_of_the_local_launcher(tmp_path, capsys):
     assert (

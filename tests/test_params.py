@@ -46,6 +46,12 @@ def params_copy(tmp_path):
 
 BAD = [
     (
+        "profiles/quick",
+        "phase2_from_decoder",
+        "half",
+        r"quick\.yaml: phase2_from_decoder: must be null, frozen or unfrozen",
+    ),
+    (
         "phase2/l0.5_p0.15",
         "objective.kl_threshold",
         -1,
@@ -251,3 +257,21 @@ def test_overrides_are_recorded_and_part_of_the_run_identity(tmp_path):
     other.results_file.write_text(plain.results_file.read_text())
     assert not is_complete(other.results_file, other.identity)
     assert is_complete(plain.results_file, plain.identity)
+
+
+def test_phase2_can_start_from_the_same_phase1_variant_with_the_decoder_unfrozen(params_copy):
+    """profile.phase2_from_decoder swaps only the decoder setting of the phase-1 run a technique
+    names; a variant without a counterpart is an error naming the key."""
+    assert (
+        P.phase1_with_decoder("max_p0.15_frozen", "unfrozen", params_copy) == "max_p0.15_unfrozen"
+    )
+    assert (
+        P.phase1_with_decoder("mean_pnone_unfrozen", "frozen", params_copy) == "mean_pnone_frozen"
+    )
+    assert P.phase1_with_decoder("max_p0.15_frozen", None, params_copy) == "max_p0.15_frozen"
+    assert P.phase1_with_decoder("max_p0.15_frozen", "frozen", params_copy) == "max_p0.15_frozen"
+    (params_copy / "phase1" / "max_p0.15_unfrozen.yaml").unlink()
+    with pytest.raises(
+        P.ParamsError, match="phase2_from_decoder: unfrozen: .* like max_p0.15_frozen"
+    ):
+        P.phase1_with_decoder("max_p0.15_frozen", "unfrozen", params_copy)

@@ -92,3 +92,21 @@ def test_fresh_output_recomputes_then_complete_output_skips(tmp_path, capsys):
     assert "left)" not in out  # no time estimate for runs without work
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert out.strip().splitlines()[-1].startswith("verdict: 2/2 runs match the reference")
+
+
+@pytest.mark.parametrize("profile", ["quick"])  # (smoke's files predate recorded identities)
+def test_committed_results_keep_their_identity_under_this_code(profile):
+    """A committed results file that records its identity (the hash of what decides its numbers)
+    has the identity this code computes for it: a profile field added since (params.ADDED_LATER)
+    neither forces a recompute nor makes the comparison say 'parameters differ'."""
+    checked = 0
+    for path in result_files(REFERENCE / profile):
+        record = read_results(path)
+        stored = record["provenance"].get("identity")
+        if stored is None:  # written before results recorded an identity
+            continue
+        spec = pl.make_spec(profile, record["dataset"], record["stage"], record["name"],
+                            seed=record["seed"])  # fmt: skip
+        assert spec.identity == stored, path
+        checked += 1
+    assert checked > 0, f"no committed {profile} result records its identity"

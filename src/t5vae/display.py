@@ -51,7 +51,8 @@ def describe(spec: RunSpec) -> str:
         t = spec.technique
         schedule = t.objective.kl_schedule or prof.phase2.kl_schedule
         shape = ", ".join(f"{k} {v}" for k, v in asdict(schedule).items())
-        lines.append(f"phase 2 technique {t.name} ({t.label}): from phase 1 {t.phase1}, objective "
+        start = p1.name if (p1 := spec.phase1_spec()) else None
+        lines.append(f"phase 2 technique {t.name} ({t.label}): from phase 1 {start}, objective "
                      f"{_objective(t.objective)}, kl_schedule: {shape}")  # fmt: skip
     if spec.stage in STAGES:
         ph = prof.phase1 if spec.stage == "phase1" else prof.phase2

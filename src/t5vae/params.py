@@ -65,9 +65,16 @@ class PretrainParams:
     noise_density: float = 0.15
     mean_span_length: float = 3.0
     seed: int = 0  # one base model per profile and dataset, shared by every finetuning seed
+    # the training sentences the tokenizer and the base learn from: "data" (the finetuning set,
+    # data.train_size), null (the whole train split) or the first N
+    train_size: int | str | None = "data"
 
     def __post_init__(self):
         check(self.steps >= 0, "steps", "must be >= 0")
+        ok = self.train_size in ("data", None) or (
+            isinstance(self.train_size, int) and self.train_size >= 1
+        )
+        check(ok, "train_size", f"must be 'data', null or >= 1, got {self.train_size!r}")
         check(0 < self.noise_density < 1, "noise_density", "must be in (0, 1)")
         check(self.lr > 0, "lr", "must be > 0")
 
@@ -203,10 +210,17 @@ class Profile:
     phase1_variants: list | None = (
         None  # its phase-1 variants (null: all; those the techniques need are added)
     )
+    # The decoder setting of the phase-1 runs that phase-2 techniques start from. null: the
+    # variant each technique names (params/phase2: decoder frozen, the paper's method);
+    # "unfrozen": the same variant with the decoder trained in phase 1, for a replica whose frozen
+    # phase 1 cannot reconstruct (README, phase-1 study). The tables' "from" column shows it.
+    phase2_from_decoder: str | None = None
     overrides: list = field(default_factory=list)  # the --set values this profile was loaded with
 
     def __post_init__(self):
         check_seeds(self.seeds, "seeds")
+        check(self.phase2_from_decoder in (None, "frozen", "unfrozen"), "phase2_from_decoder",
+               f"must be null, frozen or unfrozen, got {self.phase2_from_decoder!r}")  # fmt: skip
         check(self.cpu_threads is None or self.cpu_threads >= 1, "cpu_threads",
                f"must be >= 1 or null, got {self.cpu_threads}")  # fmt: skip
 
@@ -372,6 +386,22 @@ UNDECIDING_SECTIONS = ("tracking", "launcher")  # profile sections that decide n
 NOT_NUMBERS = tuple(f"{section}." for section in UNDECIDING_SECTIONS)  # their --set keys
 # profile fields left out of a run's identity: texts, the overrides' record, those sections
 NOT_DECISIVE = ("name", "description", "overrides", *UNDECIDING_SECTIONS)
+# Profile fields added after reference results were computed, with the value that reproduces the
+# old behaviour: left out of a run's identity while they hold it, so adding a field recomputes
+# nothing and committed results still compare with fresh ones.
+ADDED_LATER = {"phase2_from_decoder": None, "pretrain.train_size": "data"}
+
+
+def decisive_profile(profile: dict) -> dict:
+    """The fields of a profile (as a dict) that decide a run's numbers (a new dict)."""
+    out = {k: v for k, v in profile.items() if k not in NOT_DECISIVE}
+    for key, default in ADDED_LATER.items():
+        section, _, name = key.rpartition(".")
+        node = out.get(section) if section else out
+        if isinstance(node, dict) and name in node and node[name] == default:
+            node = {k: v for k, v in node.items() if k != name}
+            out = {**out, section: node} if section else node
+    return out
 
 
 def load_dataset(name: str, root=None) -> DatasetParams:
@@ -391,6 +421,22 @@ def load_phase2(name: str, root=None) -> Phase2Technique:
         except ParamsError as e:
             raise ParamsError(f"{path}: phase1: {e}") from None
     return tech
+
+
+def phase1_with_decoder(name: str, decoder: str | None, root=None) -> str:
+    """The phase-1 variant that equals `name` except for its decoder ("frozen" / "unfrozen");
+    `name` itself when decoder is None or already so. Error when params/phase1 has none."""
+    variant = load_phase1(name, root)
+    if decoder is None or variant.freeze_decoder == (decoder == "frozen"):
+        return name
+    want = {**asdict(variant), "freeze_decoder": decoder == "frozen"}
+    want.pop("name")
+    for other in list_names("phase1", root):
+        fields = asdict(load_phase1(other, root))
+        if fields.pop("name") == other and fields == want:
+            return other
+    raise ParamsError(f"phase2_from_decoder: {decoder}: params/phase1 has no variant like {name} "
+                      f"with the decoder {decoder}")  # fmt: skip
 
 
 def load_claims(root=None) -> list[Claim]:

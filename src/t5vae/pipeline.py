@@ -35,10 +35,12 @@ __all__ = ["STAGES", "RunSpec", "base_spec", "make_spec", "output_root", "refere
 
 
 # ---------------------------------------------------------------------- data and base model
-def load_corpus(spec: RunSpec, split: str) -> Corpus:
-    """A split of the run's dataset, cut to the profile's size for that split."""
+def load_corpus(spec: RunSpec, split: str, size: int | str | None = "data") -> Corpus:
+    """A split of the run's dataset, cut to `size` sentences ("data": the profile's size for
+    that split; None: all)."""
     corpus = load_split(spec.dataset, split, spec.data_dir)
-    size = getattr(spec.profile.data, f"{split}_size")
+    if size == "data":
+        size = getattr(spec.profile.data, f"{split}_size")
     if size is not None and len(corpus) > size:
         corpus.sentences = corpus.sentences[:size]
         corpus.labels = corpus.labels[:size] if corpus.labels else None
@@ -68,7 +70,7 @@ def prepare_base(spec: RunSpec, progress: bool = True) -> Base:
     from t5vae.pretrain import pretrain_t5
 
     prof = spec.profile
-    train_corpus = load_corpus(spec, "train")
+    train_corpus = load_corpus(spec, "train", prof.pretrain.train_size)
     tok = replace(prof.tokenizer, **spec.dataset.tokenizer)  # the corpus's vocabulary settings
     if tok.source == "sentencepiece":
         tokenizer_ref = str(corpus_tokenizer(spec, train_corpus, tok))
@@ -79,7 +81,8 @@ def prepare_base(spec: RunSpec, progress: bool = True) -> Base:
         with cpu_threads(prof.cpu_threads):
             model_dir, base.history = pretrain_t5(
                 train_corpus.sentences, base.tokenizer, spec.base_dir / "t5", prof.model.t5_overrides,
-                max_length=spec.dataset.max_length, progress=progress, **asdict(prof.pretrain),
+                max_length=spec.dataset.max_length, progress=progress,
+                **{k: v for k, v in asdict(prof.pretrain).items() if k != "train_size"},
             )  # fmt: skip
         base.model_ref = str(model_dir)
     return base

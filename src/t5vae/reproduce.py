@@ -130,18 +130,16 @@ def plan(args) -> tuple[P.Profile, list[Job]]:
     )
     jobs: list[Job] = []
     for ds in datasets:
-        needed = list(variants)
-        for t in techniques:
-            v = P.load_phase2(t).phase1
-            if v is not None and v not in needed:
-                needed.append(v)
         for seed in seeds:
             where = (args.output_root, args.data_dir, seed, args.overrides)
-            jobs += [Job(pl.make_spec(args.profile, ds, "phase1", v, *where)) for v in needed]
-            for t in techniques:
-                spec = pl.make_spec(args.profile, ds, "phase2", t, *where)
-                p1 = spec.phase1_spec()
-                jobs.append(Job(spec, [p1.key] if p1 else []))
+            phase2 = [pl.make_spec(args.profile, ds, "phase2", t, *where) for t in techniques]
+            needed = list(variants)  # and the phase-1 runs the techniques start from
+            needed += [p1.name for s in phase2 if (p1 := s.phase1_spec()) and p1.name not in needed]
+            jobs += [
+                Job(pl.make_spec(args.profile, ds, "phase1", v, *where))
+                for v in dict.fromkeys(needed)
+            ]
+            jobs += [Job(s, [p1.key] if (p1 := s.phase1_spec()) else []) for s in phase2]
         if not jobs:
             raise P.ParamsError("no runs: --techniques none and --phase1-variants none")
         first = jobs[-1].spec

@@ -99,15 +99,15 @@ def profile_setting(stored: dict) -> str:
     since the file was written take their defaults (which reproduce the old behaviour), and
     what does not change numbers (texts, tracking, launcher, the grid's seed list) is left out.
     A file this code cannot read as a profile is hashed as stored."""
-    from t5vae.params import NOT_DECISIVE, ParamsError, Profile
+    from t5vae.params import ParamsError, Profile, decisive_profile
     from t5vae.yamlconfig import build
 
     try:
         profile = asdict(build(Profile, stored, "results file"))
     except (ParamsError, TypeError, ValueError):  # another schema: compare it as stored
         profile = dict(stored)
-    left_out = (*NOT_DECISIVE, "seeds")  # the grid's seed list (a run records its own seed)
-    return params_hash({k: v for k, v in profile.items() if k not in left_out})
+    profile.pop("seeds", None)  # the grid's seed list (a run records its own seed)
+    return params_hash(decisive_profile(profile))
 
 
 def provenance(spec, **extra) -> dict:
@@ -191,7 +191,7 @@ def is_complete(path: Path, identity: str | None = None) -> bool:
 
 
 RUN_COLUMNS = ["dataset", "seed", "stage", "name", "label", "status", "run_id"]
-META_COLUMNS = [*RUN_COLUMNS, "git_commit", "git_dirty", "trained_commits", "params_hash", "setting",
+META_COLUMNS = [*RUN_COLUMNS, "from_phase1", "git_commit", "git_dirty", "trained_commits", "params_hash", "setting",
                 "epochs", "epoch_limit", "last_change",
                 "profile_params", "env", "train_time_s", "eval_time_s", "path"]  # fmt: skip
 
@@ -222,7 +222,9 @@ def collect(results_dir: Path) -> pd.DataFrame:
             row["seed"] = prov.get("seed")
         row.update(rec["metrics"] or {})
         trained = sorted({str(t.get("git_commit")) for t in prov.get("trained_with") or []})
-        row.update(git_commit=prov.get("git_commit"), git_dirty=prov.get("git_dirty"),
+        start = prov["params"].get("phase1") if rec["stage"] == "phase2" else None
+        row.update(from_phase1=start["name"] if start else None,  # the run phase 2 started from
+                   git_commit=prov.get("git_commit"), git_dirty=prov.get("git_dirty"),
                    trained_commits=",".join(trained) or None,
                    params_hash=prov.get("params_hash"), setting=prov.get("setting"),
                    profile_params=profile_setting(prov["params"]["profile"]),

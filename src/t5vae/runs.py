@@ -87,7 +87,8 @@ class RunSpec:
         prof, ds = self.profile, self.dataset
         model = {k: getattr(prof.model, k) for k in ("base", "pretrained", "t5_overrides")}
         decides = {"model": model, "tokenizer": asdict(prof.tokenizer),
-                   "pretrain": asdict(prof.pretrain), "train_size": prof.data.train_size,
+                   "pretrain": P.decisive_profile({"pretrain": asdict(prof.pretrain)})["pretrain"],
+                   "train_size": prof.data.train_size,
                    "cpu_threads": prof.cpu_threads, "dataset": [ds.name, ds.source, ds.max_length,
                                                                 ds.tokenizer]}  # fmt: skip
         key = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
@@ -135,10 +136,12 @@ class RunSpec:
         return P.load_phase2(self.name)
 
     def phase1_spec(self) -> RunSpec | None:
-        """The phase-1 run a phase-2 technique starts from (None for the vanilla VAE)."""
+        """The phase-1 run a phase-2 technique starts from (None for the vanilla VAE): the variant
+        the technique names, with the profile's phase2_from_decoder when set."""
         if self.stage != "phase2" or self.technique.phase1 is None:
             return None
-        return replace(self, stage="phase1", name=self.technique.phase1)
+        name = P.phase1_with_decoder(self.technique.phase1, self.profile.phase2_from_decoder)
+        return replace(self, stage="phase1", name=name)
 
     @property
     def identity(self) -> str:
@@ -156,7 +159,7 @@ class RunSpec:
     def _decisive_params(self) -> dict:
         params = self.params()
         params.pop("seed", None)
-        params["profile"] = {k: v for k, v in params["profile"].items() if k not in P.NOT_DECISIVE}
+        params["profile"] = P.decisive_profile(params["profile"])
         if self.stage in params:
             params[self.stage] = {k: v for k, v in params[self.stage].items() if k != "label"}
         return params

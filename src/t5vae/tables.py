@@ -78,6 +78,10 @@ def table_frame(df: pd.DataFrame, dataset: str, stage: str) -> pd.DataFrame:
             "run": g["label"].iloc[0],
             "n": f"{len(ok)}" + (f" ({failed} failed)" if failed else ""),
         }
+        if stage == "phase2":  # the phase-1 run it started from (profile.phase2_from_decoder)
+            row["from"] = (
+                ", ".join(sorted({str(v) for v in g["from_phase1"] if pd.notna(v)})) or "-"
+            )
         for c in cols + probes:
             row[c] = (
                 "FAILED"
@@ -85,7 +89,8 @@ def table_frame(df: pd.DataFrame, dataset: str, stage: str) -> pd.DataFrame:
                 else mean_std_cell(ok[c] if c in ok else pd.Series([]), c, len(ok))
             )
         rows.append(row)
-    return pd.DataFrame(rows, columns=["run", "n", *cols, *probes])
+    start = ["from"] if stage == "phase2" else []
+    return pd.DataFrame(rows, columns=["run", "n", *start, *cols, *probes])
 
 
 def markdown_table(t: pd.DataFrame) -> str:
