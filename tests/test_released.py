@@ -81,6 +81,18 @@ def test_deletion_swap_feeds_the_mask_as_input_ids(tokenizer, on, monkeypatch):
     assert only_01 == on  # the encoder sees the sentence's length, not its words
 
 
+def test_pad_to_256_alone_changes_no_number(tokenizer):
+    """With masked attention and masked pooling the padding is invisible: the same weights give
+    the same posterior (up to float rounding), padded to 256 or not (which is
+    why the released study leaves this costly switch out)."""
+    batch = collate(encode(tokenizer, SENTENCES).ids)
+    plain, padded = model_with(tokenizer), model_with(tokenizer, pad_to=256)
+    mu_plain, logvar_plain = plain.encode(batch["input_ids"], batch["attention_mask"])[:2]
+    mu_padded, logvar_padded = padded.encode(batch["input_ids"], batch["attention_mask"])[:2]
+    assert torch.allclose(mu_plain, mu_padded, atol=1e-5)
+    assert torch.allclose(logvar_plain, logvar_padded, atol=1e-5)
+
+
 @pytest.mark.parametrize("on", [False, True])
 def test_pad_to_256_pads_every_encoder_input(tokenizer, on, monkeypatch):
     model = model_with(tokenizer, pad_to=256 if on else None)
