@@ -88,7 +88,8 @@ class RunSpec:
         model = {k: getattr(prof.model, k) for k in ("base", "pretrained", "t5_overrides")}
         decides = {"model": model, "tokenizer": asdict(prof.tokenizer),
                    "pretrain": P.decisive_profile({"pretrain": asdict(prof.pretrain)})["pretrain"],
-                   "train_size": prof.data.train_size,
+                   "train_size": prof.data.train_size if prof.pretrain.train_size == "data"
+                   else prof.pretrain.train_size,  # the sentences the base learns from
                    "cpu_threads": prof.cpu_threads, "dataset": [ds.name, ds.source, ds.max_length,
                                                                 ds.tokenizer]}  # fmt: skip
         key = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
