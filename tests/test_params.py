@@ -47,6 +47,12 @@ def params_copy(tmp_path):
 BAD = [
     (
         "profiles/quick",
+        "pretrain.train_size",
+        0,
+        r"quick\.yaml: pretrain\.train_size: must be 'data', null or >= 1",
+    ),
+    (
+        "profiles/quick",
         "phase2_from_decoder",
         "half",
         r"quick\.yaml: phase2_from_decoder: must be null, frozen or unfrozen",
@@ -275,3 +281,19 @@ def test_phase2_can_start_from_the_same_phase1_variant_with_the_decoder_unfrozen
         P.ParamsError, match="phase2_from_decoder: unfrozen: .* like max_p0.15_frozen"
     ):
         P.phase1_with_decoder("max_p0.15_frozen", "unfrozen", params_copy)
+
+
+def test_fields_added_later_change_no_identity_at_their_old_behaviour():
+    """params.ADDED_LATER: a field holding the value that reproduces the old behaviour is left
+    out of a run's identity (committed results stay valid); any other value is part of it."""
+    from t5vae import pipeline as pl
+
+    def identity(*overrides):
+        return pl.make_spec(
+            "quick", "builtin", "phase2", "l0.5_pnone", overrides=list(overrides)
+        ).identity
+
+    plain = identity()
+    assert identity("pretrain.train_size=data", "phase2_from_decoder=null") == plain
+    assert identity("pretrain.train_size=100") != plain
+    assert identity("phase2_from_decoder=unfrozen") != plain
