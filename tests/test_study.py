@@ -77,7 +77,7 @@ def test_a_row_is_a_reproduce_call_and_the_table_comes_from_its_results(params_c
     assert "| plain | 2 | 3.00 ± 1.41 |" in md and "python -m t5vae.study t" in md
 
 
-@pytest.mark.parametrize("name", ["phase1"])
+@pytest.mark.parametrize("name", ["phase1", "released", "replica_phase1"])
 def test_committed_study_tables_are_what_their_results_files_give(name, tmp_path):
     """reference/studies/<name>/: the table is computed from the rows' committed results files,
     and each row's files are the runs its settings name (the identity of its overrides)."""
