@@ -65,7 +65,7 @@ def test_failed_runs_are_listed_as_failed_not_omitted(tmp_path):
     write_failure(bad, "TrainingDiverged: loss is nan at step 3")
     assert not is_complete(bad.results_file)
     md = write_tables(tmp_path / "results" / "smoke")["md"].read_text()
-    assert "| λ=3, p=0.15 | 0 (1 failed) | FAILED |" in md
+    assert "| λ=3, p=0.15 | 0 (1 failed) | max_p0.15_frozen | FAILED |" in md
     assert "## Failed runs" in md and "builtin seed 0 phase2-l3_p0.15" in md
 
 
