@@ -429,11 +429,9 @@ def phase1_with_decoder(name: str, decoder: str | None, root=None) -> str:
     variant = load_phase1(name, root)
     if decoder is None or variant.freeze_decoder == (decoder == "frozen"):
         return name
-    want = {**asdict(variant), "freeze_decoder": decoder == "frozen"}
-    want.pop("name")
+    want = {**asdict(variant), "freeze_decoder": decoder == "frozen", "name": None}
     for other in list_names("phase1", root):
-        fields = asdict(load_phase1(other, root))
-        if fields.pop("name") == other and fields == want:
+        if {**asdict(load_phase1(other, root)), "name": None} == want:
             return other
     raise ParamsError(f"phase2_from_decoder: {decoder}: params/phase1 has no variant like {name} "
                       f"with the decoder {decoder}")  # fmt: skip
