@@ -76,6 +76,28 @@ def test_cyclical_schedule_shape():
         KLSchedule("exponential")
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"kind": "constant"},
+        {"kind": "linear", "warmup_ratio": 0.25},
+        {"kind": "linear", "warmup_ratio": 1.0},
+        {"kind": "cyclical", "n_cycles": 4, "ratio_zero": 0.25, "ratio_increase": 0.5},
+        {"kind": "cyclical", "n_cycles": 3, "ratio_zero": 0.0, "ratio_increase": 1.0},
+        {"kind": "released"},
+    ],
+)
+def test_settled_from_is_the_first_step_of_the_final_plateau(config):
+    """settled_from() against a walk over every step: the first step from which beta stays at
+    max_weight to the end of the run (total_steps when it never gets there: a ramp over the whole
+    run, the released one)."""
+    s = KLSchedule(**config, total_steps=403, steps_per_epoch=13)
+    weights = [s(t) for t in range(s.total_steps)]
+    first = next(t for t in range(s.total_steps + 1)
+                 if all(w == s.max_weight for w in weights[t:]))  # fmt: skip
+    assert s.settled_from() == first
+
+
 def _is_subsequence(small: list[int], big: list[int]) -> bool:
     it = iter(big)
     return all(t in it for t in small)

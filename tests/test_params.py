@@ -290,7 +290,7 @@ def test_fields_added_later_change_no_identity_at_their_old_behaviour():
 
     def identity(*overrides):
         return pl.make_spec(
-            "quick", "builtin", "phase2", "l0.5_pnone", overrides=list(overrides)
+            "smoke", "builtin", "phase2", "l0.5_pnone", overrides=list(overrides)
         ).identity
 
     plain = identity()

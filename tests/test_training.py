@@ -303,7 +303,14 @@ def test_early_stopping_on_neg_elbo_needs_a_large_enough_improvement(
 ):
     """patience counts epochs whose validation -ELBO did not fall by min_improvement (relative);
     best/ still follows every improvement."""
-    kw = dict(phase="phase2", epochs=4, lr=1e-3, select_by="neg_elbo", patience=1)
+    kw = dict(
+        phase="phase2",
+        epochs=4,
+        lr=1e-3,
+        select_by="neg_elbo",
+        patience=1,
+        kl_schedule={"kind": "constant"},
+    )  # (patience waits for a warm-up: next test)
     strict = run(
         make_model(), tokenizer, builtin_corpus, tmp_path / "strict", min_improvement=0.9, **kw
     )
@@ -316,6 +323,20 @@ def test_early_stopping_on_neg_elbo_needs_a_large_enough_improvement(
     loose = run(make_model(), tokenizer, builtin_corpus, tmp_path / "loose", min_improvement=0.0,
                 **{**kw, "patience": 4})  # fmt: skip
     assert not loose.stopped_early and len(loose.history) == 4
+
+
+def test_patience_counts_only_epochs_after_the_kl_warmup(
+    make_model, tokenizer, builtin_corpus, tmp_path
+):
+    """With beta still rising, an epoch without enough improvement does not count towards
+    patience: with a warm-up over 3 of 5 epochs and lr 0 (no epoch improves), training stops at
+    the first epoch that ends with beta at 1, not after the first epoch."""
+    res = run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2", epochs=5, lr=0.0,
+              patience=1, select_by="neg_elbo", sample_z=False,
+              kl_schedule={"kind": "linear", "warmup_ratio": 0.6})  # fmt: skip
+    weights = [r["kl_weight"] for r in res.history]
+    assert res.stopped_early and len(res.history) == 4, weights
+    assert weights[-1] == 1.0 and weights[-2] < 1.0
 
 
 def test_tensorboard_tracking_writes_every_term_and_metric(

@@ -131,6 +131,22 @@ class KLSchedule(KLScheduleConfig):
     def __call__(self, step: int) -> float:
         return SCHEDULE_FUNCTIONS[self.kind](self, step)
 
+    def settled_from(self) -> int:
+        """The first step from which beta keeps its final value for the rest of the run.
+
+        Early stopping counts only epochs that end there: a validation -ELBO measured while beta
+        still rises belongs to an objective the run is still moving away from. The released ramp
+        never settles (total_steps).
+        """
+        if self.kind == "constant":
+            return 0
+        if self.kind == "linear":
+            return math.ceil(max(1.0, self.warmup_ratio * self.total_steps))
+        if self.kind == "cyclical":
+            cycle = self.total_steps / self.n_cycles
+            return math.ceil(cycle * (self.n_cycles - 1 + self.ratio_zero + self.ratio_increase))
+        return self.total_steps
+
 
 # ---------------------------------------------------------------------- the objective
 PHASE1_SCHEDULE = KLScheduleConfig("constant", max_weight=0.0)  # phase 1: no KL term

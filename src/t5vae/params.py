@@ -97,7 +97,9 @@ class PhaseParams:
     max_steps: int | None = None
     batch_size: int = 64
     lr: float = 1e-4
-    patience: int | None = None  # early stopping: epochs without an improvement of min_improvement
+    # early stopping: epochs without an improvement of min_improvement, counted once the KL
+    # warm-up has ended (objectives.KLSchedule.settled_from)
+    patience: int | None = None
     min_improvement: float = 0.0  # relative: an epoch improves if metric < best * (1 - this)
     select_by: str = "neg_elbo"
     grad_accum: int = 1

@@ -87,7 +87,8 @@ class RunSpec:
         prof, ds = self.profile, self.dataset
         model = {k: getattr(prof.model, k) for k in ("base", "pretrained", "t5_overrides")}
         decides = {"model": model, "tokenizer": asdict(prof.tokenizer),
-                   "pretrain": P.decisive_profile({"pretrain": asdict(prof.pretrain)})["pretrain"],
+                   "pretrain": {k: v for k, v in asdict(prof.pretrain).items()
+                                if k != "train_size"},  # (named by the sentences, next line)
                    "train_size": prof.data.train_size if prof.pretrain.train_size == "data"
                    else prof.pretrain.train_size,  # the sentences the base learns from
                    "cpu_threads": prof.cpu_threads, "dataset": [ds.name, ds.source, ds.max_length,

@@ -45,11 +45,20 @@ class Study:
     seeds: list
     columns: list  # metrics shown
     rows: list  # of Row
+    # --set overrides of the profile for every row, before the row's own: e.g. the profile's
+    # settings at the commit the study was measured at, so that a later change of the profile
+    # neither recomputes the study nor leaves its committed rows unlike what the study names
+    set: list = field(default_factory=list)
+
+    def overrides(self, row: Row) -> list[str]:
+        """The study's overrides, then the row's (a key the row sets replaces the study's)."""
+        own = {item.split("=", 1)[0] for item in row.set}
+        return [*(item for item in self.set if item.split("=", 1)[0] not in own), *row.set]
 
     def spec(self, row: Row, seed: int, output_root=None) -> runs.RunSpec:
         stage, name = row.run.split("/", 1)
         return runs.make_spec(self.profile, self.dataset, stage, name, output_root, seed=seed,
-                              overrides=row.set or None)  # fmt: skip
+                              overrides=self.overrides(row) or None)  # fmt: skip
 
 
 def load_study(name: str) -> Study:
@@ -83,7 +92,7 @@ def command(study: Study, row: Row, output_root: Path | None) -> list[str]:
         cmd += ["--phase1-variants", name, "--techniques", "none"]
     else:
         cmd += ["--phase1-variants", "none", "--techniques", name]
-    for item in row.set:
+    for item in study.overrides(row):
         cmd += ["--set", item]
     return cmd + (["--output-root", str(output_root)] if output_root else [])
 
@@ -126,8 +135,11 @@ def write_study(study: Study, out: Path, files: dict[int, list[Path]]) -> dict[s
     glossary = [f"- `{c}`: {metric(c).description or 'epochs trained'}" for c in study.columns]
     md = [f"# Study: {study.name}", "", study.description.strip(), "",
           f"Profile `{study.profile}`, dataset `{study.dataset}`, seeds "
-          f"{', '.join(map(str, study.seeds))} (mean ± sd over seeds). Regenerate: "
-          f"`python -m t5vae.study {study.name}`.", "", markdown_table(t), "", *glossary, ""]  # fmt: skip
+          f"{', '.join(map(str, study.seeds))} (mean ± sd over seeds)"
+          + (f", every row with the study's `set` (params/studies/{study.name}.yaml)"
+             if study.set else "")
+          + f". Regenerate: `python -m t5vae.study {study.name}`.", "", markdown_table(t), "",
+          *glossary, ""]  # fmt: skip
     paths = {"md": out / f"{study.name}.md", "csv": out / f"{study.name}.csv"}
     atomic_write_text(paths["md"], "\n".join(md))
     atomic_write_text(paths["csv"], t.to_csv(index=False))
