@@ -98,13 +98,15 @@ plots.training_curves(result.history, f"phase 1: {variant}")
 # %% [markdown]
 # ## Why a frozen decoder does not reconstruct in the offline replica
 #
-# In the quick profile every phase-1 variant with a frozen decoder ends near chance BLEU while the
-# unfrozen ones reconstruct. `params/studies/phase1.yaml` measures candidate causes, one row each
-# (quick profile, max pooling, p = none, seeds 0 and 1, mean ± sd); the committed table below comes
-# from `python -m t5vae.study phase1 --save-reference`. Read it with the README's section "Phase 1
-# with a frozen decoder (study)": the frozen latent-to-memory projection is the main obstacle here,
-# and even with it trained the frozen decoder of this small base model stays far from the unfrozen
-# one.
+# In the quick profile every phase-1 variant with a frozen decoder ended near chance BLEU while the
+# unfrozen ones reconstructed. `params/studies/phase1.yaml` measures candidate causes, one row each
+# (the quick profile's settings of that time, pinned by the study's `set`: 3 epochs, max pooling,
+# p = none; seeds 0 and 1, mean ± sd); the committed table below comes from
+# `python -m t5vae.study phase1 --save-reference`. Read it with the README's section "Phase 1 with a
+# frozen decoder (study)": the frozen latent-to-memory projection is the main obstacle here, and
+# even with it trained the frozen decoder of this small base model stays far from the unfrozen one.
+# So the offline profiles (quick, replica) train the projection in their frozen variants and start
+# phase 2 from the unfrozen variant (`phase2_from_decoder: unfrozen`; the tables' `from` column).
 
 # %%
 display.study_table("phase1")

@@ -250,6 +250,10 @@ def test_overrides_are_recorded_and_part_of_the_run_identity(tmp_path):
     assert other.params()["profile"]["overrides"] == ["phase2.epochs=3"]
     assert other.identity != plain.identity and other.results_file != plain.results_file
     assert other.base_dir == plain.base_dir  # the base does not depend on phase 2: built once
+    # ... nor on how its sentences are named: the first 200 ("data", smoke's train_size) == 200
+    base = [pl.make_spec("smoke", "builtin", "base", "base", tmp_path, overrides=o).base_dir
+            for o in (None, ["pretrain.train_size=200"], ["pretrain.train_size=100"])]  # fmt: skip
+    assert base[0] == base[1] != base[2]
     assert (
         pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path, seed=1).identity
         != plain.identity

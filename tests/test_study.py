@@ -77,6 +77,27 @@ def test_a_row_is_a_reproduce_call_and_the_table_comes_from_its_results(params_c
     assert "| plain | 2 | 3.00 ± 1.41 |" in md and "python -m t5vae.study t" in md
 
 
+def test_the_study_set_applies_to_every_row_and_a_row_replaces_its_keys(params_copy, tmp_path):
+    """A study's `set` (e.g. the profile's settings when it was measured) goes into every row's
+    overrides before the row's own; a key the row sets too is the row's value, passed once."""
+    write_study(params_copy, "  - {label: plain, run: phase1/max_pnone_frozen}\n"
+                             "  - {label: longer, run: phase1/max_pnone_frozen, set: [phase1.epochs=3]}\n")  # fmt: skip
+    path = params_copy / "studies" / "t.yaml"
+    path.write_text(path.read_text() + "set: [phase1.epochs=2, data.train_size=100]\n")
+    study = S.load_study("t")
+    plain, longer = (S.command(study, row, tmp_path) for row in study.rows)
+    assert [plain[i + 1] for i, a in enumerate(plain) if a == "--set"] == [
+        "phase1.epochs=2", "data.train_size=100"]  # fmt: skip
+    assert [longer[i + 1] for i, a in enumerate(longer) if a == "--set"] == [
+        "data.train_size=100", "phase1.epochs=3"]  # fmt: skip
+    specs = [study.spec(row, 0) for row in study.rows]
+    assert [s.profile.phase1.epochs for s in specs] == [2, 3]
+    assert {s.profile.data.train_size for s in specs} == {100}
+    assert (
+        "every row with the study's `set`" in S.write_study(study, tmp_path, {})["md"].read_text()
+    )
+
+
 @pytest.mark.parametrize("name", ["phase1", "released", "replica_phase1"])
 def test_committed_study_tables_are_what_their_results_files_give(name, tmp_path):
     """reference/studies/<name>/: the table is computed from the rows' committed results files,
