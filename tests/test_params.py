@@ -301,3 +301,16 @@ def test_fields_added_later_change_no_identity_at_their_old_behaviour():
     assert identity("pretrain.train_size=data", "phase2_from_decoder=null") == plain
     assert identity("pretrain.train_size=100") != plain
     assert identity("phase2_from_decoder=unfrozen") != plain
+
+    # select_after_warmup: true is the default now, false the old behaviour (left out); phase 1
+    # (no warm-up) trains the same either way, and true is left out there
+    def decisive(*overrides):
+        spec = pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", overrides=list(overrides))
+        return spec._decisive_params()["profile"]
+
+    assert "select_after_warmup" in decisive()["phase2"]
+    assert "select_after_warmup" not in decisive()["phase1"]
+    old = decisive("phase2.select_after_warmup=false")
+    assert "select_after_warmup" not in old["phase2"] and identity(
+        "phase2.select_after_warmup=false") != plain  # fmt: skip
+    assert decisive("phase1.select_after_warmup=false")["phase1"]["select_after_warmup"] is False

@@ -329,14 +329,34 @@ def test_patience_counts_only_epochs_after_the_kl_warmup(
     make_model, tokenizer, builtin_corpus, tmp_path
 ):
     """With beta still rising, an epoch without enough improvement does not count towards
-    patience: with a warm-up over 3 of 5 epochs and lr 0 (no epoch improves), training stops at
-    the first epoch that ends with beta at 1, not after the first epoch."""
-    res = run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2", epochs=5, lr=0.0,
+    patience: with a warm-up over 3 of 6 epochs and lr 0 (no epoch improves on another),
+    training stops one epoch after the first that ends with beta at 1, not after the first."""
+    res = run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2", epochs=6, lr=0.0,
               patience=1, select_by="neg_elbo", sample_z=False,
-              kl_schedule={"kind": "linear", "warmup_ratio": 0.6})  # fmt: skip
+              kl_schedule={"kind": "linear", "warmup_ratio": 0.5})  # fmt: skip
     weights = [r["kl_weight"] for r in res.history]
-    assert res.stopped_early and len(res.history) == 4, weights
-    assert weights[-1] == 1.0 and weights[-2] < 1.0
+    assert res.stopped_early and len(res.history) == 5, weights
+    assert weights[-2] == 1.0 and weights[-3] < 1.0
+
+
+@pytest.mark.parametrize("after_warmup", [True, False])
+def test_best_is_chosen_among_the_epochs_after_the_warmup(
+    make_model, tokenizer, builtin_corpus, tmp_path, monkeypatch, after_warmup
+):
+    """select_after_warmup: best/ is the epoch with the lowest validation -ELBO among those that
+    end with beta at 1 (False: among all epochs). The validation -ELBO is scripted (1, 5, 4, 3 over
+    4 epochs, the first two inside the warm-up): after the warm-up best/ is epoch 4, the last (its
+    weights are last/'s); among all epochs it is epoch 1."""
+    scripted = iter([1.0, 5.0, 4.0, 3.0])
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: {"neg_elbo": next(scripted)})
+    res = run(make_model(), tokenizer, builtin_corpus, tmp_path, phase="phase2", epochs=4,
+              lr=1e-3, select_by="neg_elbo", select_after_warmup=after_warmup,
+              kl_schedule={"kind": "linear", "warmup_ratio": 0.5})  # fmt: skip
+    assert [r["valid_neg_elbo"] for r in res.history] == [1.0, 5.0, 4.0, 3.0]
+    assert [r["kl_weight"] < 1.0 for r in res.history] == [True, True, False, False]
+    best = T5VAE.from_pretrained(res.best_dir).state_dict()
+    last = T5VAE.from_pretrained(res.last_dir).state_dict()
+    assert all(torch.equal(best[k], last[k]) for k in best) == after_warmup
 
 
 def test_tensorboard_tracking_writes_every_term_and_metric(

@@ -101,6 +101,9 @@ class PhaseParams:
     # warm-up has ended (objectives.KLSchedule.settled_from)
     patience: int | None = None
     min_improvement: float = 0.0  # relative: an epoch improves if metric < best * (1 - this)
+    # best/ among the epochs after the KL warm-up only (a model trained under a rising KL weight is
+    # not a candidate); false: among all epochs, the behaviour before this option existed
+    select_after_warmup: bool = True
     select_by: str = "neg_elbo"
     grad_accum: int = 1
     mixed_precision: str = "no"
@@ -391,7 +394,13 @@ NOT_DECISIVE = ("name", "description", "overrides", *UNDECIDING_SECTIONS)
 # Profile fields added after reference results were computed, with the value that reproduces the
 # old behaviour: left out of a run's identity while they hold it, so adding a field recomputes
 # nothing and committed results still compare with fresh ones.
-ADDED_LATER = {"phase2_from_decoder": None, "pretrain.train_size": "data"}
+ADDED_LATER = {
+    "phase2_from_decoder": None,
+    "pretrain.train_size": "data",
+    # phase 1's KL weight is constant: no warm-up, either value trains the same model
+    "phase1.select_after_warmup": True,
+    "phase2.select_after_warmup": False,
+}
 
 
 def decisive_profile(profile: dict) -> dict:

@@ -46,6 +46,9 @@ class TrainConfig:
     select_by: str = "neg_elbo"  # validation metric to minimise for `best/`, or "last"
     patience: int | None = None  # epochs without improvement before stopping; None = never
     min_improvement: float = 0.0  # relative improvement that resets the patience count
+    # best/ is chosen among epochs that end after the KL warm-up (KLSchedule.settled_from); during
+    # it best/ is the latest epoch. False: among all epochs (before this option existed)
+    select_after_warmup: bool = True
     checkpoint_every: int | None = None  # also save `last/` every N steps (mid-epoch resume)
     progress: bool = True
     num_workers: int = 0  # DataLoader workers collating batches (results do not depend on it)

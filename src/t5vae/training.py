@@ -376,8 +376,9 @@ def _end_of_epoch(loop: _Loop, state: TrainState, sums: dict, tokenizer, valid_s
             loop.model.save_pretrained(loop.out / "best", tokenizer=loop.tokenizer)
     else:
         state.bad_epochs += 1
-    if state.step - 1 < loop.schedule.settled_from():  # beta still rising: patience waits
-        state.bad_epochs = 0
+    if state.step - 1 < loop.schedule.settled_from():  # beta still rising: patience waits, and
+        state.bad_epochs = 0  # with select_after_warmup the next epoch is best/ whatever it gives
+        state.best = math.inf if cfg.select_after_warmup else state.best
     state.stopped_early = cfg.patience is not None and state.bad_epochs >= cfg.patience
     state.finished = _done(state, cfg)
     if acc.is_main_process:
