@@ -19,6 +19,15 @@ T5_SMALL_DIR = SHARED / "models" / "t5-small"
 PTB_DIR = SHARED / "data"
 
 
+@pytest.fixture(autouse=True)
+def _working_directory_unchanged():
+    """Every test leaves the process where it found it: the nbval run after the tests opens
+    tests/nbval_sanitize.cfg relative to it (a thread race in papermill's cwd= once moved it)."""
+    before = os.getcwd()
+    yield
+    assert os.getcwd() == before, f"the test moved the working directory to {os.getcwd()}"
+
+
 @pytest.fixture(scope="session")
 def t5_small_dir() -> Path:
     if not (T5_SMALL_DIR / "config.json").is_file():

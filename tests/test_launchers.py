@@ -137,3 +137,43 @@ def test_a_failure_is_named_by_its_last_exception_line():
     assert _reason(error) == "DataError: data directory /x/ptb does not exist."
     assert _reason(RuntimeError("")) == "RuntimeError"
     assert _reason(RuntimeError("cancelled\nmore")) == "cancelled"
+
+
+def test_jobs_in_threads_run_in_notebooks_and_leave_the_process_where_it_was(tmp_path):
+    """Two notebooks executed at once in threads (the local launcher's --jobs 2), overlapping so
+    that the first ends while the second runs: each kernel works in notebooks/, and the process's
+    working directory is unchanged afterwards (papermill's cwd= would leave it in notebooks/)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import nbformat
+
+    from t5vae.jobs import NOTEBOOKS, execute
+
+    def notebook(name: str, sleep_s: float) -> str:
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell("out = ''")
+        params.metadata["tags"] = ["parameters"]
+        body = f"import os, time\ntime.sleep({sleep_s})\nopen(out, 'w').write(os.getcwd())"
+        nb.cells = [params, nbformat.v4.new_code_cell(body)]
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        path = tmp_path / name
+        nbformat.write(nb, path)
+        return str(path)  # absolute: NOTEBOOKS / path is path
+
+    before = os.getcwd()
+    with ThreadPoolExecutor(max_workers=2) as pool, open(tmp_path / "log", "w") as log:
+        first = pool.submit(
+            execute, notebook("a.ipynb", 0), tmp_path / "a", {"out": str(tmp_path / "a.cwd")}, log
+        )
+        time.sleep(0.5)  # the second enters while the first runs, and ends after it
+        second = pool.submit(
+            execute, notebook("b.ipynb", 4), tmp_path / "b", {"out": str(tmp_path / "b.cwd")}, log
+        )
+        first.result(), second.result()
+    assert os.getcwd() == before
+    assert (tmp_path / "a.cwd").read_text() == (tmp_path / "b.cwd").read_text() == str(NOTEBOOKS)

@@ -44,10 +44,14 @@ def execute(notebook: str, out_dir: Path, parameters: dict, log, km=None) -> flo
 
     t0 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
+    # The kernel starts in notebooks/ through nbclient's `resources` (its cwd), not papermill's
+    # `cwd=`: that one os.chdir()s the whole process, and two jobs in threads (--jobs 2) can leave
+    # the process in notebooks/ (A enters, B enters and records notebooks/, A restores, B restores
+    # notebooks/), after which every relative path of the caller is wrong.
     papermill.execute_notebook(
         str(NOTEBOOKS / notebook), str(out_dir / notebook), parameters=parameters, kernel_name="python3",
-        cwd=str(NOTEBOOKS), progress_bar=False, log_output=True, stdout_file=log, stderr_file=log,
-        **({"km": km} if km is not None else {}),
+        resources={"metadata": {"path": str(NOTEBOOKS)}}, progress_bar=False, log_output=True,
+        stdout_file=log, stderr_file=log, **({"km": km} if km is not None else {}),
     )  # fmt: skip
     return time.time() - t0
 
