@@ -7,18 +7,20 @@ import pytest
 
 from t5vae import params as P
 from t5vae import reproduce
-from t5vae.plan import Costs, estimate
+from t5vae.plan import Costs, combine, estimate
 
 
 def test_the_estimate_multiplies_unit_costs_by_the_grids_work():
     profile = P.load_profile("smoke")  # train 200, valid 40, test 40, batch 32; epochs 1 and 2
     costs = Costs(phase1_step=2.0, phase2_step=3.0, valid_sentence=0.1, test_sentence=0.5,
-                  decode_sentence=0.25, pretrain_step=1.0, run_overhead=7.0, peak_rss_mb=1.0,
-                  peak_cuda_mb=None)  # fmt: skip
+                  decode_sentence=0.25, pretrain_step=1.0, run_overhead=7.0, epoch_checkpoint=0.5,
+                  peak_rss_mb=1.0, peak_cuda_mb=None)  # fmt: skip
     steps = 7  # ceil(200 / 32) per epoch
     test = 40 * (0.5 + 0.25) + 10 * 0.25  # K-sample evaluation + reconstructions, prior samples
-    phase1 = 1 * steps * 2.0 + 1 * 40 * 0.1 + test + 7.0
-    phase2 = 2 * steps * 3.0 + 2 * 40 * 0.1 + test + 7.0
+    phase1 = (
+        1 * steps * 2.0 + 1 * (40 * 0.1 + 0.5) + test + 7.0
+    )  # per epoch: validation, checkpoints
+    phase2 = 2 * steps * 3.0 + 2 * (40 * 0.1 + 0.5) + test + 7.0
     got = estimate(profile, costs, n_phase1=3, n_phase2=5, seeds=2, jobs=2)
     assert got["base"] == pytest.approx(30 * 1.0)
     assert got["phase1"] == pytest.approx(2 * 3 * phase1)
@@ -27,11 +29,24 @@ def test_the_estimate_multiplies_unit_costs_by_the_grids_work():
 
 
 def test_plan_measures_and_writes_the_plan_without_running_anything(tmp_path, capsys):
-    code = reproduce.main(["--profile", "smoke", "--plan", "--output-root", str(tmp_path),
+    """With --jobs 2 the batches are timed in two processes at once (measure_side_by_side)."""
+    code = reproduce.main(["--profile", "smoke", "--plan", "--output-root", str(tmp_path), "--jobs", "2",
                            "--phase1-variants", "max_pnone_frozen", "--techniques", "l0.5_pnone"])  # fmt: skip
     assert code == 0
     plan = (tmp_path / "results" / "smoke" / "plan.md").read_text()
+    assert plan.startswith("# Plan: smoke on cpu, 2 runs at a time")
     assert "| builtin | phase1 |" in plan and "| builtin | phase2 |" in plan
     assert "Estimated wall time of the grid" in plan
     assert not list((tmp_path / "results").rglob("*.json")), "--plan ran a run"
     assert "Estimated wall time" in capsys.readouterr().out
+
+
+def test_costs_measured_side_by_side_combine_as_mean_times_and_largest_memory():
+    def costs(t: float, rss: float, cuda):
+        return Costs(phase1_step=t, phase2_step=2 * t, valid_sentence=t, test_sentence=t,
+                     decode_sentence=t, pretrain_step=t, run_overhead=t, epoch_checkpoint=t,
+                     peak_rss_mb=rss, peak_cuda_mb=cuda)  # fmt: skip
+
+    got = combine([costs(1.0, 500.0, None), costs(3.0, 700.0, None)])
+    assert got == costs(2.0, 700.0, None)
+    assert combine([costs(1.0, 1.0, 10.0), costs(1.0, 1.0, 30.0)]).peak_cuda_mb == 30.0

@@ -2,19 +2,26 @@
 
 For each dataset, a few real batches are timed on the current device with the profile's model
 shape, batch size, max_length and data: a training step of each phase, validation and test
-evaluation with the profile's K, greedy decoding, base pretraining. A linear cost model (time is
+evaluation with the profile's K, greedy decoding, the checkpoints of an epoch, base pretraining, a
+run's notebook overhead. A linear cost model (time is
 linear in the number of sentences and in K; benchmarks/bench_vae.py measures where it bends)
 multiplies them by what the grid does: epochs (the limit: early stopping can only make it
 cheaper), steps per epoch, evaluation sets, runs and seeds, divided by the runs in parallel.
+With several runs at a time on a CPU, the batches are timed in as many processes at once: runs
+sharing a machine slow each other down (`measure_side_by_side`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import multiprocessing
+import os
 import random
 import sys
 import time
-from dataclasses import dataclass, replace
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -32,8 +39,9 @@ from t5vae.phases import TrainConfig, set_trainable
 from t5vae.pipeline import corpus_tokenizer, load_corpus, peak_memory
 from t5vae.pretrain import span_corruption_loop
 from t5vae.tokenizer import load_tokenizer
+from t5vae.training import TRAIN_STATE
 
-WARMUP, BATCHES, SENTENCES = 1, 3, 16
+BATCHES, STEP_SECONDS, SENTENCES = 3, 5.0, 16
 
 
 @dataclass
@@ -47,20 +55,25 @@ class Costs:
     decode_sentence: float  # greedy reconstruction or a prior sample
     pretrain_step: float
     run_overhead: float  # a run's kernel start and imports (what a notebook pays before it works)
+    epoch_checkpoint: float  # the checkpoints written each epoch: last/ (with optimizer) and best/
     peak_rss_mb: float
     peak_cuda_mb: float | None
 
 
-def _timed(fn, repeats: int) -> float:
+def _timed(fn, repeats: int, min_seconds: float = 0.0) -> float:
+    """Mean seconds per call after a warm-up call: `repeats` calls, more until `min_seconds` have
+    passed (batches of a corpus differ in length; a few cheap ones alone are a noisy mean)."""
     fn()  # warm-up (allocations, caches)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
+    t0, n = time.perf_counter(), 0
+    while n < repeats or time.perf_counter() - t0 < min_seconds:
         fn()
-    return (time.perf_counter() - t0) / repeats
+        n += 1
+    return (time.perf_counter() - t0) / n
 
 
-def measure(spec: runs.RunSpec) -> Costs:
-    """Time the pieces of a run of `spec`'s profile and dataset (random weights of its shape)."""
+def measure(spec: runs.RunSpec, barrier=None) -> Costs:
+    """Time the pieces of a run of `spec`'s profile and dataset (random weights of its shape);
+    with a `barrier`, the timing starts when every process waiting on it is ready."""
     prof = spec.profile
     tokenizer = _tokenizer(spec)
     if prof.model.base == "builtin":
@@ -77,7 +90,7 @@ def measure(spec: runs.RunSpec) -> Costs:
         train = load_corpus(spec, "train").sentences
         ids = encode(tokenizer, train, spec.dataset.max_length).ids
         batches = batch_indices([len(x) for x in ids], prof.phase2.batch_size, shuffle=True, seed=0)
-        batch_iter = iter(batches * 10)
+        batch_iter = itertools.cycle(batches)
         optimizer = torch.optim.AdamW([p for p in model.parameters()], lr=1e-5)
 
         def step(phase: str):
@@ -94,8 +107,10 @@ def measure(spec: runs.RunSpec) -> Costs:
             optimizer.zero_grad(set_to_none=True)
 
         model.train()
-        phase1 = _timed(lambda: step("phase1"), BATCHES)
-        phase2 = _timed(lambda: step("phase2"), BATCHES)
+        if barrier is not None:
+            barrier.wait()
+        phase1 = _timed(lambda: step("phase1"), BATCHES, STEP_SECONDS)
+        phase2 = _timed(lambda: step("phase2"), BATCHES, STEP_SECONDS)
         sents = load_corpus(spec, "test").sentences[:SENTENCES]
         kw = dict(
             batch_size=prof.eval.batch_size, max_length=spec.dataset.max_length, progress=False
@@ -112,19 +127,70 @@ def measure(spec: runs.RunSpec) -> Costs:
         decode = _timed(lambda: reconstruct(model, tokenizer, sents, batch_size=prof.eval.batch_size,
                                             max_new_tokens=spec.dataset.max_length), 1)  # fmt: skip
         pretrain = _pretrain_step(spec, tokenizer) if prof.model.base == "builtin" else 0.0
+        checkpoint = _timed(lambda: _save_checkpoints(model, tokenizer, optimizer), 1)
     memory = peak_memory()
     n = len(sents)
-    return Costs(phase1, phase2, valid / n, test / n, decode / n, pretrain, _start_cost(),
+    return Costs(phase1, phase2, valid / n, test / n, decode / n, pretrain, _start_cost(), checkpoint,
                  memory["peak_rss_mb"], memory.get("peak_cuda_mb"))  # fmt: skip
 
 
+def _save_checkpoints(model: T5VAE, tokenizer, optimizer) -> None:
+    """What training writes at the end of an epoch (training._end_of_epoch): best/ when it
+    improved (counted every epoch: an upper bound, like the epoch limits) and last/ with the
+    optimizer's state."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(Path(tmp) / "best", tokenizer=tokenizer)
+        model.save_pretrained(Path(tmp) / "last", tokenizer=tokenizer,
+                              extra={TRAIN_STATE: {"optimizer": optimizer.state_dict()}})  # fmt: skip
+
+
+def measure_side_by_side(spec: runs.RunSpec, n: int) -> Costs:
+    """The unit costs as a run sees them with n - 1 other runs beside it on this CPU (--jobs n):
+    `measure` in n processes at once, timed from a common start; the mean of each cost, the
+    largest peak memory. On a GPU (one run at a time) or with n = 1, `measure` alone.
+
+    Runs that share a CPU can slow each other down (memory bandwidth, caches, clock) even with a
+    core each, so the grid's condition is what is timed. On this project's 2-core machine (quick,
+    2 runs) the difference to timing alone stayed within the spread of repeated measurements
+    (benchmarks/plan_check.py). Processes, not threads: each run of the grid is its own kernel.
+    """
+    if n <= 1 or torch.cuda.is_available():
+        return measure(spec)
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters, as the kernels are
+    with ctx.Manager() as manager, ProcessPoolExecutor(n, mp_context=ctx) as pool:
+        barrier = manager.Barrier(n)
+        return combine(list(pool.map(measure, [spec] * n, [barrier] * n)))
+
+
+def combine(each: list[Costs]) -> Costs:
+    """Costs of processes measured side by side: the mean of each time, the largest peak memory
+    (None where no process had a GPU)."""
+    peaks = {"peak_rss_mb", "peak_cuda_mb"}
+    return Costs(**{
+        f.name: max(getattr(c, f.name) or 0 for c in each) or None if f.name in peaks
+        else sum(getattr(c, f.name) for c in each) / len(each)
+        for f in fields(Costs)
+    })  # fmt: skip
+
+
 def _start_cost() -> float:
-    """A fresh process importing the package (a run's kernel does this once, timing.csv's
-    notebook overhead) plus a second of notebook bookkeeping."""
+    """What a run's notebooks pay besides training and evaluation, timed in a fresh process: the
+    imports of its notebooks and the training-curve figure (the grid's timing.csv calls this the
+    notebook overhead), plus a second of notebook bookkeeping. Not included: loading the model and
+    the tokenized data before training (why the overhead is underestimated: benchmarks/plan_check.py)."""
     import subprocess
 
+    figure = ("import io\nfrom t5vae import display, metrics, pipeline, plots, tables\n"
+              "row = {'epoch': 0, 'kl_weight': 1.0, 'train_loss': 1.0, 'train_rec': 1.0, 'train_kl': 1.0}\n"
+              "row.update({c: 1.0 for c in tables.curve_columns(row) if c not in row})\n"
+              "history = [dict(row, epoch=e) for e in range(10)]\n"
+              "plots.training_curves(history, 'x').savefig(io.BytesIO(), format='png')\n")  # fmt: skip
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import t5vae.pipeline, t5vae.metrics"], check=True)
+    subprocess.run(
+        [sys.executable, "-c", figure], check=True, env={**os.environ, "MPLBACKEND": "Agg"}
+    )
     return time.perf_counter() - t0 + 1.0
 
 
@@ -164,7 +230,7 @@ def estimate(profile: P.Profile, costs: Costs, n_phase1: int, n_phase2: int, see
         if phase.max_steps:
             steps = min(steps, phase.max_steps)
         epochs = math.ceil(steps / steps_per_epoch)
-        valid = epochs * (data.valid_size or 1000) * costs.valid_sentence
+        valid = epochs * ((data.valid_size or 1000) * costs.valid_sentence + costs.epoch_checkpoint)
         test = (data.test_size or 1000) * (costs.test_sentence + costs.decode_sentence)
         return (steps * step + valid + test + ev.n_prior_samples * costs.decode_sentence
                 + costs.run_overhead)  # fmt: skip
@@ -186,7 +252,8 @@ def report(profile: P.Profile, per_dataset: dict[str, tuple[Costs, dict]], jobs:
             f", GPU {costs.peak_cuda_mb:.0f} MB" if costs.peak_cuda_mb else ""
         )
         units = {"base": f"pretraining step {costs.pretrain_step:.3f}",
-                 "phase1": f"step {costs.phase1_step:.3f}, test sentence {costs.test_sentence:.3f}",
+                 "phase1": f"step {costs.phase1_step:.3f}, checkpoints of an epoch {costs.epoch_checkpoint:.2f}, "
+                           f"test sentence {costs.test_sentence:.3f}",
                  "phase2": f"step {costs.phase2_step:.3f}, valid sentence {costs.valid_sentence:.4f}, "
                            f"decoded sentence {costs.decode_sentence:.3f}"}  # fmt: skip
         for stage in ("base", "phase1", "phase2"):
@@ -205,7 +272,7 @@ def print_plan(profile: P.Profile, jobs: list, n_jobs: int, results_dir: Path) -
         seeds = len({j.spec.seed for j in mine})
         n1, n2 = (sum(j.spec.stage == s for j in mine) // seeds for s in ("phase1", "phase2"))
         print(f"[plan] {profile.name}/{ds}: timing a few batches ...", flush=True)
-        costs = measure(mine[0].spec)
+        costs = measure_side_by_side(mine[0].spec, n_jobs)
         per_dataset[ds] = (costs, estimate(profile, costs, n1, n2, seeds, n_jobs))
     text = report(profile, per_dataset, n_jobs)
     atomic_write_text(results_dir / "plan.md", text)
