@@ -61,6 +61,29 @@ def test_paper_dry_run_executes_one_run_per_stage(
     assert (folder / "tables.md").is_file() and (folder / "released.md").is_file()
 
 
+@pytest.mark.slow
+def test_paper_plan_runs_offline_from_the_shared_config(
+    t5_small_dir, ptb_data_dir, tmp_path, monkeypatch
+):
+    """./reproduce.sh --profile paper --plan without the Hub: t5-small's config and tokenizer from
+    $T5VAE_SHARED_DIR (random weights: the plan times shapes), real PTB. Batch and K made small
+    here (the full plan takes minutes per batch on this CPU: README)."""
+    from t5vae import reproduce
+
+    monkeypatch.setenv("T5VAE_SHARED_DIR", str(t5_small_dir.parents[1]))
+    args = ["--profile", "paper", "--plan", "--datasets", "ptb", "--output-root", str(tmp_path),
+            "--data-dir", str(ptb_data_dir), "--set", "phase1.batch_size=4", "--set", "phase2.batch_size=4",
+            "--set", "eval.iw_samples=4"]  # fmt: skip
+    assert reproduce.main(args) == 0
+    (plan,) = (tmp_path / "results").rglob("plan.md")
+    text = plan.read_text()
+    assert (
+        text.startswith("# Plan: paper")
+        and "| ptb | phase1 |" in text
+        and "| ptb | phase2 |" in text
+    )
+
+
 def test_gpu_check_script_runs_here_in_a_tiny_form(t5_small_dir, tmp_path):
     """benchmarks/gpu_check.py runs with one command; here on the CPU with 2 steps of batch 4 and
     4 sentences (on a GPU: the defaults, batch 128, 50 steps, K = 500)."""

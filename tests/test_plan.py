@@ -17,15 +17,16 @@ def test_the_estimate_multiplies_unit_costs_by_the_grids_work():
                   peak_rss_mb=1.0, peak_cuda_mb=None)  # fmt: skip
     steps = 7  # ceil(200 / 32) per epoch
     test = 40 * (0.5 + 0.25) + 10 * 0.25  # K-sample evaluation + reconstructions, prior samples
-    phase1 = (
-        1 * steps * 2.0 + 1 * (40 * 0.1 + 0.5) + test + 7.0
-    )  # per epoch: validation, checkpoints
+    # per epoch: validation and checkpoints; per run: test evaluation and the notebooks' overhead
+    phase1 = 1 * steps * 2.0 + 1 * (40 * 0.1 + 0.5) + test + 7.0
     phase2 = 2 * steps * 3.0 + 2 * (40 * 0.1 + 0.5) + test + 7.0
-    got = estimate(profile, costs, n_phase1=3, n_phase2=5, seeds=2, jobs=2)
+    sizes = {"train": 200, "valid": 40, "test": 40}  # the corpus with the profile's caps
+    got = estimate(profile, costs, n_phase1=3, n_phase2=5, seeds=2, jobs=2, sizes=sizes)
     assert got["base"] == pytest.approx(30 * 1.0)
     assert got["phase1"] == pytest.approx(2 * 3 * phase1)
     assert got["phase2"] == pytest.approx(2 * 5 * phase2)
     assert got["wall"] == pytest.approx(30 + (2 * 3 * phase1 + 2 * 5 * phase2) / 2)
+    assert got["phase2_test"] == pytest.approx(2 * 5 * test)  # the test set's share, reported
 
 
 def test_plan_measures_and_writes_the_plan_without_running_anything(tmp_path, capsys):

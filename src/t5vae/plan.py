@@ -30,6 +30,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 from t5vae import params as P
 from t5vae import runs
 from t5vae.data import batch_indices, collate, encode
+from t5vae.dryrun import base_config_dir
 from t5vae.generation import reconstruct
 from t5vae.io import atomic_write_text
 from t5vae.metrics import evaluate
@@ -71,17 +72,20 @@ def _timed(fn, repeats: int, min_seconds: float = 0.0) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def measure(spec: runs.RunSpec, barrier=None) -> Costs:
+def measure(spec: runs.RunSpec, barrier=None, base_config: str | None = None) -> Costs:
     """Time the pieces of a run of `spec`'s profile and dataset (random weights of its shape);
-    with a `barrier`, the timing starts when every process waiting on it is ready."""
+    with a `barrier`, the timing starts when every process waiting on it is ready. A pretrained
+    base's config and tokenizer come from `base_config` or where the dry run finds them
+    (dryrun.base_config_dir: ../shared offline, else the Hub); its weights are never needed."""
     prof = spec.profile
-    tokenizer = _tokenizer(spec)
+    base = base_config_dir(prof, base_config) if prof.model.base != "builtin" else None
+    tokenizer = _tokenizer(spec, base)
     if prof.model.base == "builtin":
         config = T5Config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                           eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
                           **prof.model.t5_overrides)  # fmt: skip
     else:
-        config = T5Config.from_pretrained(prof.model.base)
+        config = T5Config.from_pretrained(base)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with runs.cpu_threads(prof.cpu_threads):
         model = T5VAE.from_base(
@@ -146,7 +150,7 @@ def _save_checkpoints(model: T5VAE, tokenizer, optimizer) -> None:
                               extra={TRAIN_STATE: {"optimizer": optimizer.state_dict()}})  # fmt: skip
 
 
-def measure_side_by_side(spec: runs.RunSpec, n: int) -> Costs:
+def measure_side_by_side(spec: runs.RunSpec, n: int, base_config: str | None = None) -> Costs:
     """The unit costs as a run sees them with n - 1 other runs beside it on this CPU (--jobs n):
     `measure` in n processes at once, timed from a common start; the mean of each cost, the
     largest peak memory. On a GPU (one run at a time) or with n = 1, `measure` alone.
@@ -157,11 +161,11 @@ def measure_side_by_side(spec: runs.RunSpec, n: int) -> Costs:
     (benchmarks/plan_check.py). Processes, not threads: each run of the grid is its own kernel.
     """
     if n <= 1 or torch.cuda.is_available():
-        return measure(spec)
+        return measure(spec, base_config=base_config)
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters, as the kernels are
     with ctx.Manager() as manager, ProcessPoolExecutor(n, mp_context=ctx) as pool:
         barrier = manager.Barrier(n)
-        return combine(list(pool.map(measure, [spec] * n, [barrier] * n)))
+        return combine(list(pool.map(measure, [spec] * n, [barrier] * n, [base_config] * n)))
 
 
 def combine(each: list[Costs]) -> Costs:
@@ -194,11 +198,11 @@ def _start_cost() -> float:
     return time.perf_counter() - t0 + 1.0
 
 
-def _tokenizer(spec: runs.RunSpec):
+def _tokenizer(spec: runs.RunSpec, base: str | None):
     tok = replace(spec.profile.tokenizer, **spec.dataset.tokenizer)
     if tok.source == "sentencepiece":  # seconds; the real base stage reuses it
         return load_tokenizer(corpus_tokenizer(spec, load_corpus(spec, "train"), tok))
-    return load_tokenizer(spec.profile.model.base if tok.source == "base" else tok.source)
+    return load_tokenizer(base if tok.source == "base" else tok.source)
 
 
 def _pretrain_step(spec: runs.RunSpec, tokenizer) -> float:
@@ -218,34 +222,36 @@ def _pretrain_step(spec: runs.RunSpec, tokenizer) -> float:
 
 
 def estimate(profile: P.Profile, costs: Costs, n_phase1: int, n_phase2: int, seeds: int,
-             jobs: int) -> dict[str, float]:  # fmt: skip
-    """Seconds per stage for one dataset (summed over runs and seeds), and the wall time."""
-    data, ev = profile.data, profile.eval
+             jobs: int, sizes: dict[str, int]) -> dict[str, float]:  # fmt: skip
+    """Seconds per stage for one dataset (summed over runs and seeds), the part of it spent on the
+    test set's evaluation (`<stage>_test`), and the wall time. `sizes`: sentences per split as the
+    runs see them (the profile's caps applied to the corpus)."""
+    ev = profile.eval
 
-    def run(phase: P.PhaseParams, step: float) -> float:
-        steps_per_epoch = math.ceil(
-            (data.train_size or 10**4) / phase.batch_size / phase.grad_accum
-        )
+    def run(phase: P.PhaseParams, step: float) -> tuple[float, float]:
+        steps_per_epoch = math.ceil(sizes["train"] / phase.batch_size / phase.grad_accum)
         steps = phase.epochs * steps_per_epoch
         if phase.max_steps:
             steps = min(steps, phase.max_steps)
         epochs = math.ceil(steps / steps_per_epoch)
-        valid = epochs * ((data.valid_size or 1000) * costs.valid_sentence + costs.epoch_checkpoint)
-        test = (data.test_size or 1000) * (costs.test_sentence + costs.decode_sentence)
-        return (steps * step + valid + test + ev.n_prior_samples * costs.decode_sentence
-                + costs.run_overhead)  # fmt: skip
+        valid = epochs * (sizes["valid"] * costs.valid_sentence + costs.epoch_checkpoint)
+        test = sizes["test"] * (costs.test_sentence + costs.decode_sentence)
+        test += ev.n_prior_samples * costs.decode_sentence
+        return steps * step + valid + test + costs.run_overhead, test
 
-    out = {"base": profile.pretrain.steps * costs.pretrain_step,
-           "phase1": seeds * n_phase1 * run(profile.phase1, costs.phase1_step),
-           "phase2": seeds * n_phase2 * run(profile.phase2, costs.phase2_step)}  # fmt: skip
+    out = {"base": profile.pretrain.steps * costs.pretrain_step}
+    for stage, n, phase, step in (("phase1", n_phase1, profile.phase1, costs.phase1_step),
+                                  ("phase2", n_phase2, profile.phase2, costs.phase2_step)):  # fmt: skip
+        total, test = run(phase, step)
+        out[stage], out[f"{stage}_test"] = seeds * n * total, seeds * n * test
     out["wall"] = out["base"] + (out["phase1"] + out["phase2"]) / max(1, jobs)
     return out
 
 
 def report(profile: P.Profile, per_dataset: dict[str, tuple[Costs, dict]], jobs: int) -> str:
     lines = [f"# Plan: {profile.name} on {'cuda' if torch.cuda.is_available() else 'cpu'}, {jobs} runs at a time",
-             "", "| dataset | stage | minutes (summed over runs) | seconds per unit measured here | peak memory |",
-             "|---|---|---|---|---|"]  # fmt: skip
+             "", "| dataset | stage | minutes (summed over runs) | of it test evaluation | seconds per unit measured here | peak memory |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     total = 0.0
     for ds, (costs, est) in per_dataset.items():
         mem = f"RSS {costs.peak_rss_mb:.0f} MB" + (
@@ -257,14 +263,18 @@ def report(profile: P.Profile, per_dataset: dict[str, tuple[Costs, dict]], jobs:
                  "phase2": f"step {costs.phase2_step:.3f}, valid sentence {costs.valid_sentence:.4f}, "
                            f"decoded sentence {costs.decode_sentence:.3f}"}  # fmt: skip
         for stage in ("base", "phase1", "phase2"):
-            lines.append(f"| {ds} | {stage} | {est[stage] / 60:.1f} | {units[stage]} | {mem} |")
+            share = f"{est[f'{stage}_test'] / est[stage]:.0%}" if est.get(f"{stage}_test") else "-"
+            lines.append(
+                f"| {ds} | {stage} | {est[stage] / 60:.1f} | {share} | {units[stage]} | {mem} |"
+            )
         total += est["wall"]
     lines += ["", f"Estimated wall time of the grid: {total / 3600:.2f} h ({total / 60:.0f} min); epochs at their "
               "limit (early stopping only shortens it).", ""]  # fmt: skip
     return "\n".join(lines)
 
 
-def print_plan(profile: P.Profile, jobs: list, n_jobs: int, results_dir: Path) -> int:
+def print_plan(profile: P.Profile, jobs: list, n_jobs: int, results_dir: Path,
+               base_config: str | None = None) -> int:  # fmt: skip
     """--plan: measure a few batches per dataset, estimate the grid, write plan.md, run nothing."""
     per_dataset = {}
     for ds in sorted({j.spec.dataset.name for j in jobs}):
@@ -272,8 +282,11 @@ def print_plan(profile: P.Profile, jobs: list, n_jobs: int, results_dir: Path) -
         seeds = len({j.spec.seed for j in mine})
         n1, n2 = (sum(j.spec.stage == s for j in mine) // seeds for s in ("phase1", "phase2"))
         print(f"[plan] {profile.name}/{ds}: timing a few batches ...", flush=True)
-        costs = measure_side_by_side(mine[0].spec, n_jobs)
-        per_dataset[ds] = (costs, estimate(profile, costs, n1, n2, seeds, n_jobs))
+        sizes = {
+            split: len(load_corpus(mine[0].spec, split)) for split in ("train", "valid", "test")
+        }
+        costs = measure_side_by_side(mine[0].spec, n_jobs, base_config)
+        per_dataset[ds] = (costs, estimate(profile, costs, n1, n2, seeds, n_jobs, sizes))
     text = report(profile, per_dataset, n_jobs)
     atomic_write_text(results_dir / "plan.md", text)
     print(text)

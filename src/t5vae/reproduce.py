@@ -76,7 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--dry-run", action="store_true",
                     help="the profile's exact code path on a random-init model of its base, 2 steps and "
                          "8 evaluation sentences per run, generated data where none is found (dryrun.py)")  # fmt: skip
-    ap.add_argument("--base-config", help="--dry-run: folder with the base's config and tokenizer")
+    ap.add_argument("--base-config", help="--dry-run and --plan: folder with the base's config and "
+                    "tokenizer (default: $T5VAE_SHARED_DIR/models/<base> if there, else the Hub)")  # fmt: skip
     ap.add_argument("--launcher", choices=("local", "slurm", "submitit-local"), default=None,
                     help="where runs execute (default: the profile's launcher.name, local); slurm: one "
                          "submitit job per run, phase 2 after its phase 1 (launchers.py)")  # fmt: skip
@@ -193,7 +194,7 @@ def main(argv=None) -> int:
     if args.plan:
         from t5vae.plan import print_plan
 
-        return print_plan(profile, jobs, n_jobs, results_dir)
+        return print_plan(profile, jobs, n_jobs, results_dir, args.base_config)
     with exclusive(results_dir / ".lock"):
         if args.collect:  # tables and comparison from whatever finished
             return finish(args, profile, jobs, root, failed=False)
