@@ -7,13 +7,14 @@ import json
 import math
 import statistics
 
+import pandas as pd
 import pytest
 from scipy import stats
 
 from t5vae import params as P
 from t5vae import pipeline as pl
 from t5vae.claims import evaluate_claims, write_claims
-from t5vae.compare import DIFFERS, MATCH, compare, write_comparison
+from t5vae.compare import DIFFERS, MATCH, compare, verdict, write_comparison
 from t5vae.metrics import METRIC_KEYS
 from t5vae.results import collect, write_failure, write_results
 from t5vae.tables import summary, write_tables
@@ -222,3 +223,17 @@ def test_results_written_before_a_metric_existed_still_load_and_tabulate(tmp_pat
     names = [c.strip() for c in header.strip("|").split("|")]
     assert cells[names.index("bleu")] == "-" and cells[names.index("distinct_2")] == "-"
     assert cells[names.index("kl")] == "1.00"
+
+
+def test_the_verdict_counts_what_does_not_match_and_names_the_first_runs():
+    runs = pd.DataFrame({
+        "run": [f"builtin/seed0/phase2-t{i}" for i in range(9)],
+        "status": [MATCH, MATCH] + [DIFFERS] * 6 + ["missing in reproduced"],
+        "mode": ["same environment"] * 8 + [""],
+        "outside": ["", ""] + ["kl, mi"] * 6 + [""],
+    })  # fmt: skip
+    text = verdict(runs, named=3)
+    assert text.startswith("2/9 runs match the reference (same environment); not matching (")
+    assert f"{DIFFERS} 6" in text and "missing in reproduced 1" in text
+    assert f"builtin/seed0/phase2-t2 [{DIFFERS}: kl, mi]" in text and "phase2-t4 " in text
+    assert "phase2-t5" not in text and text.endswith("; and 4 more (comparison.md)")

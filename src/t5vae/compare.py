@@ -156,8 +156,9 @@ def _judge_run(key: str, got, same_seed, spread: pd.DataFrame, metrics: list[str
     return rows
 
 
-def verdict(runs: pd.DataFrame) -> str:
-    """One line: "22/22 runs match the reference", or which runs and metrics do not."""
+def verdict(runs: pd.DataFrame, named: int = 5) -> str:
+    """One line: "22/22 runs match the reference", or how many do not, by status, naming the
+    first `named` with the metrics outside tolerance (all of them: comparison.md)."""
     n = len(runs)
     if n == 0:
         return "no runs to compare with the reference"
@@ -168,10 +169,11 @@ def verdict(runs: pd.DataFrame) -> str:
         text += f" ({' / '.join(modes)})"
     bad = runs[runs["status"] != MATCH]
     if not bad.empty:
-        parts = [
-            f"{r.run} [{r.status}{': ' + r.outside if r.outside else ''}]" for r in bad.itertuples()
-        ]
-        text += "; not matching: " + "; ".join(parts)
+        counts = ", ".join(f"{k} {v}" for k, v in bad["status"].value_counts(sort=False).items())
+        parts = [f"{r.run} [{r.status}{': ' + r.outside if r.outside else ''}]"
+                 for r in bad.head(named).itertuples()]  # fmt: skip
+        more = f"; and {len(bad) - named} more (comparison.md)" if len(bad) > named else ""
+        text += f"; not matching ({counts}): " + "; ".join(parts) + more
     return text
 
 
