@@ -24,19 +24,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from t5vae import params as P  # noqa: E402
-from t5vae.plan import measure, measure_side_by_side  # noqa: E402
+from t5vae.plan import measure, measure_side_by_side, run_seconds  # noqa: E402
 from t5vae.results import read_results  # noqa: E402
 from t5vae.runs import make_spec  # noqa: E402
 
 
 def predicted(costs, record: dict, profile: P.Profile) -> dict[str, float]:
-    """The plan's cost model (plan.estimate) for one run, with the steps and epochs it trained."""
+    """The plan's cost model (plan.run_seconds) for one run, with the steps and epochs it trained."""
     last = record["history"][-1]
-    train = (last["step"] * getattr(costs, f"{record['stage']}_step")
-             + last["epoch"] * (profile.data.valid_size * costs.valid_sentence + costs.epoch_checkpoint))  # fmt: skip
-    evaluation = profile.data.test_size * (costs.test_sentence + costs.decode_sentence)
-    evaluation += profile.eval.n_prior_samples * costs.decode_sentence
-    return {"train_s": train, "eval_s": evaluation, "overhead_s": costs.run_overhead}
+    sizes = {"valid": profile.data.valid_size, "test": profile.data.test_size}
+    step_cost = getattr(costs, f"{record['stage']}_step")
+    return run_seconds(costs, last["step"], last["epoch"], step_cost, sizes, profile.eval)
 
 
 def main(argv=None) -> int:

@@ -221,12 +221,23 @@ def _pretrain_step(spec: runs.RunSpec, tokenizer) -> float:
                                                  pt.noise_density, pt.mean_span_length, False), BATCHES)  # fmt: skip
 
 
+def run_seconds(costs: Costs, steps: int, epochs: int, step_cost: float, sizes: dict[str, int],
+                ev: P.EvalParams) -> dict[str, float]:  # fmt: skip
+    """The cost model of one run: training (its steps, and each epoch's validation and
+    checkpoints), the test set's evaluation with the prior samples, the notebooks' overhead."""
+    train = steps * step_cost + epochs * (
+        sizes["valid"] * costs.valid_sentence + costs.epoch_checkpoint
+    )
+    test = sizes["test"] * (costs.test_sentence + costs.decode_sentence)
+    test += ev.n_prior_samples * costs.decode_sentence
+    return {"train_s": train, "eval_s": test, "overhead_s": costs.run_overhead}
+
+
 def estimate(profile: P.Profile, costs: Costs, n_phase1: int, n_phase2: int, seeds: int,
              jobs: int, sizes: dict[str, int]) -> dict[str, float]:  # fmt: skip
     """Seconds per stage for one dataset (summed over runs and seeds), the part of it spent on the
     test set's evaluation (`<stage>_test`), and the wall time. `sizes`: sentences per split as the
     runs see them (the profile's caps applied to the corpus)."""
-    ev = profile.eval
 
     def run(phase: P.PhaseParams, step: float) -> tuple[float, float]:
         steps_per_epoch = math.ceil(sizes["train"] / phase.batch_size / phase.grad_accum)
@@ -234,10 +245,8 @@ def estimate(profile: P.Profile, costs: Costs, n_phase1: int, n_phase2: int, see
         if phase.max_steps:
             steps = min(steps, phase.max_steps)
         epochs = math.ceil(steps / steps_per_epoch)
-        valid = epochs * (sizes["valid"] * costs.valid_sentence + costs.epoch_checkpoint)
-        test = sizes["test"] * (costs.test_sentence + costs.decode_sentence)
-        test += ev.n_prior_samples * costs.decode_sentence
-        return steps * step + valid + test + costs.run_overhead, test
+        parts = run_seconds(costs, steps, epochs, step, sizes, profile.eval)
+        return sum(parts.values()), parts["eval_s"]
 
     out = {"base": profile.pretrain.steps * costs.pretrain_step}
     for stage, n, phase, step in (("phase1", n_phase1, profile.phase1, costs.phase1_step),
