@@ -288,7 +288,7 @@ def test_phase2_can_start_from_the_same_phase1_variant_with_the_decoder_unfrozen
 
 
 def test_fields_added_later_change_no_identity_at_their_old_behaviour():
-    """params.ADDED_LATER: a field holding the value that reproduces the old behaviour is left
+    """identity.ADDED_LATER: a field holding the value that reproduces the old behaviour is left
     out of a run's identity (committed results stay valid); any other value is part of it."""
     from t5vae import pipeline as pl
 

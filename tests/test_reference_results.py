@@ -97,7 +97,7 @@ def test_fresh_output_recomputes_then_complete_output_skips(tmp_path, capsys):
 @pytest.mark.parametrize("profile", ["quick"])  # (smoke's files predate recorded identities)
 def test_committed_results_keep_their_identity_under_this_code(profile):
     """A committed results file that records its identity (the hash of what decides its numbers)
-    has the identity this code computes for it: a profile field added since (params.ADDED_LATER)
+    has the identity this code computes for it: a profile field added since (identity.ADDED_LATER)
     neither forces a recompute nor makes the comparison say 'parameters differ'."""
     checked = 0
     for path in result_files(REFERENCE / profile):

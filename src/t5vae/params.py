@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from t5vae.identity import NOT_NUMBERS
 from t5vae.model import EMBEDDING_POLICIES, INJECTIONS, POOLINGS, T5VAEConfig
 from t5vae.objectives import KLScheduleConfig, Objective
 from t5vae.phases import MEMORY_PROJECTION, TRACKERS
@@ -385,34 +386,6 @@ def _check_runs(profile: Profile, path: Path, root) -> Profile:
         if unknown:
             raise ParamsError(f"{path}: {key}: unknown {', '.join(unknown)} (not in params/{kind})")
     return profile
-
-
-UNDECIDING_SECTIONS = ("tracking", "launcher")  # profile sections that decide no number
-NOT_NUMBERS = tuple(f"{section}." for section in UNDECIDING_SECTIONS)  # their --set keys
-# profile fields left out of a run's identity: texts, the overrides' record, those sections
-NOT_DECISIVE = ("name", "description", "overrides", *UNDECIDING_SECTIONS)
-# Profile fields added after reference results were computed, with the value that reproduces the
-# old behaviour: left out of a run's identity while they hold it, so adding a field recomputes
-# nothing and committed results still compare with fresh ones.
-ADDED_LATER = {
-    "phase2_from_decoder": None,
-    "pretrain.train_size": "data",
-    # phase 1's KL weight is constant: no warm-up, either value trains the same model
-    "phase1.select_after_warmup": True,
-    "phase2.select_after_warmup": False,
-}
-
-
-def decisive_profile(profile: dict) -> dict:
-    """The fields of a profile (as a dict) that decide a run's numbers (a new dict)."""
-    out = {k: v for k, v in profile.items() if k not in NOT_DECISIVE}
-    for key, default in ADDED_LATER.items():
-        section, _, name = key.rpartition(".")
-        node = out.get(section) if section else out
-        if isinstance(node, dict) and name in node and node[name] == default:
-            node = {k: v for k, v in node.items() if k != name}
-            out = {**out, section: node} if section else node
-    return out
 
 
 def load_dataset(name: str, root=None) -> DatasetParams:

@@ -8,17 +8,26 @@ Display helpers for the notebooks are in display.py, latent-space analysis in an
 from __future__ import annotations
 
 import json
+import resource
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
 import torch
 
+from t5vae.claims import write_claims
+from t5vae.compare import write_comparison
 from t5vae.data import Corpus, DataError, encode, load_split
+from t5vae.generation import distinct_n, reconstruct, reconstruction_bleu, sample_prior
 from t5vae.io import atomic_dir, atomic_write_json
+from t5vae.metrics import batched_mutual_information, evaluate
 from t5vae.model import T5VAE, WEIGHTS_NAME, default_device, reparameterize
 from t5vae.phases import TrainConfig
+from t5vae.pretrain import pretrain_t5
+from t5vae.probe import factor_probe
 from t5vae.released import MI_BATCH, RELEASED_PAD_LENGTH
+from t5vae.results import environment, git_state, result_files, write_results
 from t5vae.runs import (
     STAGES,
     RunSpec,
@@ -29,6 +38,8 @@ from t5vae.runs import (
     reference_dir,
     results_dir,
 )
+from t5vae.tables import write_figures, write_released, write_tables
+from t5vae.tokenizer import load_tokenizer, train_sentencepiece
 from t5vae.training import TrainResult, is_finished, train
 
 __all__ = ["STAGES", "RunSpec", "base_spec", "make_spec", "output_root", "reference_dir"]
@@ -60,15 +71,11 @@ class Base:
 
     @cached_property
     def tokenizer(self):
-        from t5vae.tokenizer import load_tokenizer
-
         return load_tokenizer(self.tokenizer_ref)
 
 
 def prepare_base(spec: RunSpec, progress: bool = True) -> Base:
     """Tokenizer and base T5 for (profile, dataset): loaded, or trained and cached in base_dir."""
-    from t5vae.pretrain import pretrain_t5
-
     prof = spec.profile
     train_corpus = load_corpus(spec, "train", prof.pretrain.train_size)
     tok = replace(prof.tokenizer, **spec.dataset.tokenizer)  # the corpus's vocabulary settings
@@ -90,8 +97,6 @@ def prepare_base(spec: RunSpec, progress: bool = True) -> Base:
 
 def corpus_tokenizer(spec: RunSpec, corpus: Corpus, tok):
     """A SentencePiece tokenizer trained on the training split (cached under its settings)."""
-    from t5vae.tokenizer import train_sentencepiece
-
     tok_dir = spec.base_dir / "tokenizer"
     stamp = tok_dir / "t5vae_tokenizer.json"
     want = {"vocab_size": tok.vocab_size, "model_type": tok.model_type,
@@ -188,8 +193,6 @@ def _record_training(spec: RunSpec) -> None:
     A run interrupted under one commit and resumed under another lists both; the results file
     copies the list, next to the commit that evaluated the run.
     """
-    from t5vae.results import environment, git_state
-
     entries = trained_with(spec)
     entries.append({**git_state(), **environment(), "from_epoch": len(history(spec)),
                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})  # fmt: skip
@@ -217,8 +220,6 @@ def history(spec: RunSpec) -> list[dict]:
 # ---------------------------------------------------------------------- evaluation
 def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
     """Test-split metrics of the run's checkpoint, written with provenance to results_file."""
-    from t5vae.results import write_results
-
     with cpu_threads(spec.profile.cpu_threads):
         t0 = time.time()
         device = default_device()
@@ -237,9 +238,6 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
 def peak_memory() -> dict:
     """The peak memory of this process so far (a run's kernel trains and evaluates it): resident
     set in MB, and on a GPU the peak allocated by torch."""
-    import resource
-    import sys
-
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux, bytes on macOS
     out = {"peak_rss_mb": rss / (2**20 if sys.platform == "darwin" else 2**10)}
     if torch.cuda.is_available():
@@ -249,10 +247,6 @@ def peak_memory() -> dict:
 
 def _test_metrics(spec: RunSpec, model: T5VAE, tokenizer, test: Corpus, progress: bool):
     """evaluate() + factor probes + reconstruction BLEU and prior-sample diversity; examples."""
-    from t5vae.generation import distinct_n, reconstruct, reconstruction_bleu, sample_prior
-    from t5vae.metrics import batched_mutual_information, evaluate
-    from t5vae.probe import factor_probe
-
     ev, max_length = spec.profile.eval, spec.dataset.max_length
     metrics = evaluate(model, tokenizer, test.sentences, iw_samples=ev.iw_samples, batch_size=ev.batch_size,
                        seed=spec.seed, max_length=max_length, progress=progress,
@@ -280,11 +274,6 @@ def _test_metrics(spec: RunSpec, model: T5VAE, tokenizer, test: Corpus, progress
 def build_tables(profile: str, output_root_dir=None) -> dict:
     """Tables, figures and claims of results/<profile>/, and its comparison with the committed
     reference/<profile>/ (when there is one) for the runs it holds."""
-    from t5vae.claims import write_claims
-    from t5vae.compare import write_comparison
-    from t5vae.results import result_files
-    from t5vae.tables import write_figures, write_released, write_tables
-
     folder = results_dir(profile, output_root_dir)
     paths = write_tables(folder)
     paths["figures"] = write_figures(folder)

@@ -7,7 +7,6 @@ from these files only (tables.py, compare.py, claims.py), never edited by hand.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from t5vae.identity import decisive_profile, digest
 from t5vae.io import atomic_write_json
 from t5vae.metrics import METRIC_KEYS
 
@@ -91,7 +91,7 @@ def versions() -> dict:
 
 
 def params_hash(params: dict) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return digest(params, 12)
 
 
 def profile_setting(stored: dict) -> str:
@@ -99,7 +99,7 @@ def profile_setting(stored: dict) -> str:
     since the file was written take their defaults (which reproduce the old behaviour), and
     what does not change numbers (texts, tracking, launcher, the grid's seed list) is left out.
     A file this code cannot read as a profile is hashed as stored."""
-    from t5vae.params import ParamsError, Profile, decisive_profile
+    from t5vae.params import ParamsError, Profile
     from t5vae.yamlconfig import build
 
     try:

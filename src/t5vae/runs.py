@@ -12,8 +12,6 @@ runs/ and results/ live under the output root ($T5VAE_OUTPUT_ROOT or the reposit
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -22,16 +20,13 @@ from pathlib import Path
 import torch
 
 from t5vae import params as P
+from t5vae.identity import decisive_profile, digest
 from t5vae.phases import PHASES
 
 STAGES = PHASES  # the stages of the grid that train (plus "base": tokenizer and base model)
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_ROOT = REPO / "reference"
 OUTPUT_ENV = "T5VAE_OUTPUT_ROOT"
-
-
-def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def output_root(value: str | os.PathLike | None = None) -> Path:
@@ -93,7 +88,7 @@ class RunSpec:
                    else prof.pretrain.train_size,  # the sentences the base learns from
                    "cpu_threads": prof.cpu_threads, "dataset": [ds.name, ds.source, ds.max_length,
                                                                 ds.tokenizer]}  # fmt: skip
-        key = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
+        key = digest(decides, 12)
         return output_root(self.root) / "runs" / "base" / f"{ds.name}-{key}"
 
     @property
@@ -150,18 +145,18 @@ class RunSpec:
         """A hash of everything that decides this run's numbers, its seed included (not texts
         such as the description or the label): a results file with another identity was computed
         with other parameters and is recomputed, never reused."""
-        return _hash({**self._decisive_params(), "seed": self.seed})
+        return digest({**self._decisive_params(), "seed": self.seed})
 
     @property
     def setting(self) -> str:
         """`identity` without the seed: the runs that the seeds of one setting repeat (what the
         comparison with the reference checks before comparing numbers)."""
-        return _hash(self._decisive_params())
+        return digest(self._decisive_params())
 
     def _decisive_params(self) -> dict:
         params = self.params()
         params.pop("seed", None)
-        params["profile"] = P.decisive_profile(params["profile"])
+        params["profile"] = decisive_profile(params["profile"])
         if self.stage in params:
             params[self.stage] = {k: v for k, v in params[self.stage].items() if k != "label"}
         return params
