@@ -44,7 +44,7 @@ def test_smoke_run_reproduces_the_reference(tmp_path, run):
     assert len(result.metrics) >= 12  # every metric was compared, none skipped
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick"])
+@pytest.mark.parametrize("profile", ["smoke", "quick", "replica"])
 def test_committed_tables_and_claims_are_generated_from_committed_results(tmp_path, profile):
     src = REFERENCE / profile
     if not (src / "tables.md").is_file():
@@ -61,7 +61,7 @@ def test_committed_tables_and_claims_are_generated_from_committed_results(tmp_pa
 
 
 def test_reference_has_several_seeds_per_run():
-    for profile in ("smoke", "quick"):
+    for profile in ("smoke", "quick", "replica"):
         seeds = {p.parent.name for p in result_files(REFERENCE / profile)}
         assert len(seeds) >= 3, (profile, seeds)
         for path in result_files(REFERENCE / profile):
@@ -94,7 +94,7 @@ def test_fresh_output_recomputes_then_complete_output_skips(tmp_path, capsys):
     assert out.strip().splitlines()[-1].startswith("verdict: 2/2 runs match the reference")
 
 
-@pytest.mark.parametrize("profile", ["quick"])  # (smoke's files predate recorded identities)
+@pytest.mark.parametrize("profile", ["quick", "replica"])  # (smoke's files predate recorded identities)
 def test_committed_results_keep_their_identity_under_this_code(profile):
     """A committed results file that records its identity (the hash of what decides its numbers)
     has the identity this code computes for it: a profile field added since (identity.ADDED_LATER)
