@@ -98,7 +98,7 @@ def test_the_study_set_applies_to_every_row_and_a_row_replaces_its_keys(params_c
     )
 
 
-@pytest.mark.parametrize("name", ["phase1", "released", "replica_phase1"])
+@pytest.mark.parametrize("name", ["phase1", "released", "released_converged", "replica_phase1"])
 def test_committed_study_tables_are_what_their_results_files_give(name, tmp_path):
     """reference/studies/<name>/: the table is computed from the rows' committed results files,
     and each row's files are the runs its settings name (the identity of its overrides)."""
