@@ -14,7 +14,7 @@ from scipy import stats
 from t5vae import params as P
 from t5vae import pipeline as pl
 from t5vae.claims import evaluate_claims, write_claims
-from t5vae.compare import DIFFERS, MATCH, compare, verdict, write_comparison
+from t5vae.compare import DIFFERS, MATCH, OUTLIER, compare, verdict, write_comparison
 from t5vae.metrics import METRIC_KEYS
 from t5vae.results import collect, write_failure, write_results
 from t5vae.tables import summary, write_tables
@@ -99,20 +99,71 @@ def test_other_environment_uses_the_prediction_interval_of_the_reference_seeds(t
     set_cpu(got, "another CPU")
     c = compare(got, ref)
     assert c.ok and c.runs["mode"].tolist() == ["other environment"]
-    # independent: reference values 1, 2, 3 -> mean 2, sd 1; Bonferroni over the metrics compared
+    # independent: reference values 1, 2, 3 -> mean 2, sd 1 (cv 0.5; the median cv of the two
+    # runs, 0.5 and 1/11, is below it: the run's own sd decides), Bonferroni
     n_metrics = len(METRIC_KEYS)
     t = stats.t.ppf(1 - 0.01 / n_metrics / 2, df=2)
     half = t * 1.0 * math.sqrt(1 + 1 / 3)
     m = c.metrics.set_index("metric").loc["kl"]
     assert m["tolerance"] == pytest.approx(half) and m["reference"] == pytest.approx(2.0)
+    assert m["low"] == pytest.approx(0.0)  # 2 - half < 0: clipped to KL's range
     path = got / "builtin" / "seed0" / "phase2-vanilla.json"
     edit(path, kl=2.0 + 1.01 * half)
     c = compare(got, ref)
-    assert not c.ok and c.runs["outside"].tolist() == ["kl"]
-    # one reference seed: no spread, the run cannot be judged (said so, not passed)
+    # another environment only warns on metrics: listed with the distance in reference sds
+    assert c.ok and c.runs["status"].tolist() == [OUTLIER]
+    assert c.runs["outside"].tolist() == [f"kl ({1.01 * half:.1f} sd)"]
+    assert "1 with metrics outside the reference seeds' interval (warnings)" in c.verdict
+    # one reference seed: no spread, the run cannot be judged (said so)
     one = write_grid(tmp_path / "one", {("phase2", "vanilla"): [2.0]})
     c = compare(got, one)
-    assert c.runs["status"].tolist() == ["no spread (1 reference seed)"] and not c.ok
+    assert c.runs["status"].tolist() == ["no spread (1 reference seed)"]
+    assert "no spread (1 reference seed) 1" in c.verdict
+
+
+def test_a_zero_spread_reference_is_judged_by_resolution_and_pooled_spread(tmp_path):
+    """Three reference seeds that agree exactly do not make a point of the interval: the metric's
+    resolution (AU: 1; probe accuracy: 1 / test sentences) and its typical relative spread over
+    the reference's runs are floors; an accuracy at its bound gets a one-sided interval."""
+    values = {("phase1", "max_pnone_frozen"): [10.0, 10.0, 10.0],
+              ("phase2", "vanilla"): [1.0, 2.0, 3.0]}  # fmt: skip
+    ref = write_grid(tmp_path / "ref", values, probe_tense=1.0, n_sentences=200)
+    for s, acc in zip(SEEDS, [0.8, 0.9, 1.0], strict=True):  # vanilla: probe spread, cv > 0
+        edit(ref / "builtin" / f"seed{s}" / "phase2-vanilla.json", probe_tense=acc)
+    got = write_grid(tmp_path / "got", {("phase1", "max_pnone_frozen"): [10.0]},
+                     probe_tense=1.0 - 0.5 / 200, n_sentences=200)  # fmt: skip
+    set_cpu(got, "another CPU")
+    c = compare(got, ref)
+    m = c.metrics.set_index("metric")
+    # AU 10 ± 0 with AU's median cv: vanilla (1, 2, 3) 0.5, frozen 0 -> 0.25 (independent)
+    cv = statistics.median([0.5, 0.0])
+    n_metrics = len(m)
+    t2 = stats.t.ppf(1 - 0.01 / n_metrics / 2, df=4)  # the floor decides: its dof, 2 + 2
+    assert m.loc["au", "tolerance"] == pytest.approx(t2 * cv * 10.0 * math.sqrt(4 / 3))
+    # probe_tense: 1.0 in every reference seed, at the bound: one-sided, from the median cv of
+    # the vanilla run's 0.8, 0.9, 1.0 (cv 0.1 / 0.9) and the frozen run's 0
+    cv_probe = statistics.median([0.1 / 0.9, 0.0])
+    t1 = stats.t.ppf(1 - 0.01 / n_metrics, df=4)  # the floor's dof: both runs' seeds, 2 + 2
+    assert m.loc["probe_tense", "low"] == pytest.approx(1.0 - t1 * cv_probe * math.sqrt(4 / 3))
+    assert m.loc["probe_tense", "high"] == 1.0 and m.loc["probe_tense", "status"] == MATCH
+    assert c.runs["status"].tolist() == [MATCH]
+    # far outside: flagged (a warning), with the distance in reference sds (the floor's)
+    edit(got / "builtin" / "seed0" / "phase1-max_pnone_frozen.json", probe_tense=0.2)
+    c = compare(got, ref)
+    row = c.metrics.set_index("metric").loc["probe_tense"]
+    assert row["status"] == OUTLIER
+    assert row["distance"] == pytest.approx(0.8 / (cv_probe * 1.0))
+    # no spread anywhere: the resolution alone, e.g. 1 / 200 test sentences
+    flat = write_grid(tmp_path / "flat", {("phase1", "max_pnone_frozen"): [10.0, 10.0, 10.0]},
+                      probe_tense=0.5, n_sentences=200)  # fmt: skip
+    near = write_grid(tmp_path / "near", {("phase1", "max_pnone_frozen"): [10.0]},
+                      probe_tense=0.5 + 1 / 200, n_sentences=200)  # fmt: skip
+    set_cpu(near, "another CPU")
+    m = compare(near, flat).metrics.set_index("metric")
+    assert m.loc["probe_tense", "tolerance"] == pytest.approx(1 / 200)
+    assert m.loc["probe_tense", "status"] == MATCH and m.loc["au", "tolerance"] == 1.0
+    edit(near / "builtin" / "seed0" / "phase1-max_pnone_frozen.json", probe_tense=0.5 + 2 / 200)
+    assert compare(near, flat).metrics.set_index("metric").loc["probe_tense", "status"] == OUTLIER
 
 
 def test_comparison_report_files(tmp_path):
@@ -237,3 +288,68 @@ def test_the_verdict_counts_what_does_not_match_and_names_the_first_runs():
     assert f"{DIFFERS} 6" in text and "missing in reproduced 1" in text
     assert f"builtin/seed0/phase2-t2 [{DIFFERS}: kl, mi]" in text and "phase2-t4 " in text
     assert "phase2-t5" not in text and text.endswith("; and 4 more (comparison.md)")
+
+
+def test_a_claim_whose_direction_flips_fails_the_grid_in_any_environment(tmp_path):
+    """params/claims.yaml: two-phase training (lnone_pnone) keeps more active units and MI than
+    the vanilla VAE. The reference shows it beyond seed noise; a reproduction in another
+    environment that reverses it beyond the reference's seed noise DISAGREES (exit status 3), a
+    reversal within that noise is a warning, the same direction reproduces."""
+    from t5vae.claims import DISAGREES, FLIPPED, REPRODUCED
+    from t5vae.compare import exit_status
+
+    grid = {("phase2", "lnone_pnone"): [20.0, 22.0, 24.0], ("phase2", "vanilla"): [1.0, 2.0, 3.0]}
+    ref = write_grid(tmp_path / "ref", grid)
+    got = write_grid(
+        tmp_path / "got", {("phase2", "lnone_pnone"): [21.0], ("phase2", "vanilla"): [2.5]}
+    )
+    set_cpu(got, "another CPU")
+    c = compare(got, ref)
+    claim = "Two-phase training keeps active units that the vanilla VAE loses"
+    rows = c.claims.set_index(["claim", "metric"])
+    assert rows.loc[(claim, "au"), "status"] == REPRODUCED and c.ok
+    assert exit_status(c, failed=False) == 0 and "claims: " in c.verdict
+    # independent: D_ref = 22 - 2 = 20; var = 2^2 (1 + 1/3) + 1^2 (1 + 1/3) (the runs' own sds
+    # exceed the typical cv floor: median(2/22, 1/2) = 0.295 * 22 = 6.5 > 2: the floor decides
+    # for lnone_pnone with dof 4, vanilla keeps its own sd 1 (0.295 * 2 < 1))
+    cv = statistics.median([2 / 22, 1 / 2])
+    var = (cv * 22) ** 2 * (1 + 1 / 3) + 1.0**2 * (1 + 1 / 3)
+    judged = int((c.claims["status"] == REPRODUCED).sum() + (c.claims["status"] == DISAGREES).sum()
+                 + (c.claims["status"] == FLIPPED).sum())  # fmt: skip
+    t = stats.t.ppf(1 - 0.01 / judged / 2, df=2)  # the smallest side's dof (vanilla: 3 - 1)
+    assert rows.loc[(claim, "au"), "half_width"] == pytest.approx(t * math.sqrt(var))
+    # reversed by more than that: disagrees, the grid fails
+    edit(
+        got / "builtin" / "seed0" / "phase2-lnone_pnone.json",
+        au=2.0 - 1.01 * t * math.sqrt(var) + 20,
+    )
+    edit(got / "builtin" / "seed0" / "phase2-vanilla.json", au=20.0 + 2.5)
+    c = compare(got, ref)
+    row = c.claims.set_index(["claim", "metric"]).loc[(claim, "au")]
+    assert (
+        row["reproduced_difference"] < 0
+        and abs(row["reproduced_difference"] - 20) > row["half_width"]
+    )
+    assert row["status"] == DISAGREES and not c.ok and exit_status(c, failed=False) == 3
+    assert f"1 {DISAGREES} ({claim}, au on builtin)" in c.verdict
+    # reversed, but within the reference's noise: a warning, the grid passes
+    edit(got / "builtin" / "seed0" / "phase2-lnone_pnone.json", au=2.0)
+    edit(got / "builtin" / "seed0" / "phase2-vanilla.json", au=2.5)
+    c = compare(got, ref)
+    assert c.claims.set_index(["claim", "metric"]).loc[(claim, "au"), "status"] == FLIPPED and c.ok
+
+
+def test_a_grid_with_nothing_to_compare_with_says_so_and_passes(tmp_path, capsys):
+    from t5vae.compare import finish_with_verdict
+
+    got = write_grid(tmp_path / "got", GRID)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert finish_with_verdict(got, empty, [], failed=False) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"verdict: nothing to compare with: no reference results in {empty}"
+    )
+    other = write_grid(tmp_path / "other", {("phase2", "l0.5_pnone"): [1.0, 2.0, 3.0]})
+    c = compare(got, other)
+    assert c.ok and not c.compared
+    assert c.verdict.startswith("nothing to compare with: none of the 6 runs has a reference")

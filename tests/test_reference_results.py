@@ -94,7 +94,9 @@ def test_fresh_output_recomputes_then_complete_output_skips(tmp_path, capsys):
     assert out.strip().splitlines()[-1].startswith("verdict: 2/2 runs match the reference")
 
 
-@pytest.mark.parametrize("profile", ["quick", "replica"])  # (smoke's files predate recorded identities)
+@pytest.mark.parametrize(
+    "profile", ["quick", "replica"]
+)  # (smoke's files predate recorded identities)
 def test_committed_results_keep_their_identity_under_this_code(profile):
     """A committed results file that records its identity (the hash of what decides its numbers)
     has the identity this code computes for it: a profile field added since (identity.ADDED_LATER)

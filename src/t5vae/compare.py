@@ -1,23 +1,38 @@
-"""Reproduced vs reference: every run, seed and metric of a grid against the committed reference.
+"""Reproduced vs reference: every run, seed and metric of a grid, and every claim, against the
+committed reference.
 
-Two tolerances, chosen per run from the two results files' provenance:
+Two levels decide whether a grid reproduces its reference (`Comparison.ok`, exit status 3 if not):
 
-same environment  (same packages, CPU model, torch thread count and device; the host may differ)
-    CPU training is bit-for-bit deterministic for a fixed thread count (measured: README, "Same
+metrics, same environment  (same packages, CPU model, torch thread count and device; the host may
+    differ) CPU training is bit-for-bit deterministic for a fixed thread count (README, "Same
     machine, same seed, same numbers"), so the same seed must give the same value up to the
-    printing of floats: |reproduced - reference| <= 1e-9 + 1e-6 |reference|.
-other environment
-    Another CPU type, thread count or library version changes the order of float operations, and
-    training amplifies it: the same seed then gives an independent draw from the run's seed
-    distribution. Each reproduced value must lie in the prediction interval of the reference
-    seeds, mean ± t(1 - a/2, n-1) · sd · sqrt(1 + 1/n) (n reference seeds, sample sd), with
-    a = 1% / (metrics compared in the run) (Bonferroni): a run that reproduces is flagged with
-    probability <= 1%. AU is an integer: its tolerance is at least one unit. With one reference
-    seed there is no spread and the run cannot be judged (listed as such).
+    printing of floats: |reproduced - reference| <= 1e-9 + 1e-6 |reference|. A difference is an
+    error (DIFFERS).
+claims, any environment  each claim of params/claims.yaml that the reference shows beyond seed
+    noise must keep its direction (claims.compare_claims): a claim DISAGREES when the reproduced
+    difference points the other way by more than the reference's seed noise allows.
 
-A run missing or failed on either side is listed; the verdict counts it as not matching.
-`finish_with_verdict` writes the report and prints the verdict (the last line ./reproduce.sh
-prints); `save_reference` replaces a reference folder with a grid's results (--save-reference).
+In another environment the same seed is an independent draw from the run's seed distribution, so
+metrics only warn: each value should lie in the prediction interval of the reference seeds,
+mean ± t(1 - a/2, dof) · sd · sqrt(1 + 1/n), with a = 1% / (metrics compared in the run)
+(Bonferroni: a run that reproduces gets a warning with probability <= 1%), where
+
+  sd   the reference seeds' sample sd, at least the metric's typical relative spread times |mean|
+       (the median over the reference's runs of sd_i / |mean_i|, with the dof of all their seeds),
+       so that three seeds that happen to agree do not make a point of the interval;
+  half-width  at least the metric's resolution (metrics.Metric.resolution: 1 for AU, 1/n test
+       sentences for probe accuracies, 1/n prior samples for distinct-n);
+  bounds  a reference whose seeds all sit at a bound of the metric (an accuracy of 1, no active
+       unit) gets a one-sided interval (t(1 - a)), and every interval is clipped to the metric's
+       range.
+
+A value outside is an OUTLIER, listed with its distance in reference sds. With one reference seed
+there is no spread and a run cannot be judged (listed as such). A run missing or failed in the
+reproduction is listed and counts as not reproduced; a run the reference lacks, or computed there
+with other parameters, is listed as having nothing to compare with, and a grid with nothing to
+compare with at all says so and passes. `finish_with_verdict` writes the report and prints the
+verdict (the last line ./reproduce.sh prints); `save_reference` replaces a reference folder with a
+grid's results (--save-reference).
 """
 
 from __future__ import annotations
@@ -30,27 +45,43 @@ from pathlib import Path
 import pandas as pd
 
 from t5vae.io import atomic_dir, atomic_write_text
-from t5vae.results import collect, metric_columns
+from t5vae.metrics import metric as metric_entry
+from t5vae.results import collect, metric_columns, same_environment
 
 # what --save-reference copies from results/<profile>/ into reference/<profile>/
 REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
                    "claims.csv", "released.md", "timing.csv", "timing.md")  # fmt: skip
 SAME_ENV_RTOL, SAME_ENV_ATOL = 1e-6, 1e-9
-FLAG_RATE = 0.01  # probability that a run reproducing in another environment is flagged
-RESOLUTION = {"au": 1.0}  # integer metrics: the smallest difference that means anything
+FLAG_RATE = 0.01  # probability that a run reproducing in another environment gets a warning
 
-MATCH, DIFFERS, NO_SPREAD = "match", "DIFFERS", "no spread (1 reference seed)"
+MATCH, DIFFERS, OUTLIER = "match", "DIFFERS", "outlier"
+NO_SPREAD = "no spread (1 reference seed)"
+MISSING, FAILED = "missing in reproduced", "failed in reproduced"
+NO_REFERENCE, OTHER_PARAMS = "missing in reference", "parameters differ from the reference"
+NOT_REPRODUCED = (DIFFERS, MISSING, FAILED)  # run statuses that make a grid fail
+NOTHING_TO_COMPARE = (NO_REFERENCE, OTHER_PARAMS)
 
 
 @dataclass
 class Comparison:
     runs: pd.DataFrame  # one row per run and seed: key, status, mode, metrics outside tolerance
     metrics: pd.DataFrame  # one row per run, seed and metric compared
+    claims: pd.DataFrame  # one row per dataset and claim (claims.compare_claims)
     verdict: str
 
     @property
+    def compared(self) -> bool:
+        """Some run had a reference to compare with."""
+        return bool((~self.runs["status"].isin(NOTHING_TO_COMPARE)).any())
+
+    @property
     def ok(self) -> bool:
-        return bool(len(self.runs)) and bool((self.runs["status"] == MATCH).all())
+        """No same-environment difference, no missing or failed run, no claim that disagrees."""
+        from t5vae.claims import DISAGREES
+
+        return not self.runs["status"].isin(NOT_REPRODUCED).any() and not (
+            len(self.claims) and (self.claims["status"] == DISAGREES).any()
+        )
 
 
 def _key(r) -> str:
@@ -65,16 +96,82 @@ def _value(v) -> float | None:
     return None if math.isnan(v) else v
 
 
-def prediction_half_width(values: list[float], level: float) -> float | None:
-    """Half-width of the `level` prediction interval for one more draw (None if n < 2)."""
+def t_quantile(p: float, dof: float) -> float:
     from scipy import stats
 
+    return float(stats.t.ppf(p, dof))
+
+
+def prediction_half_width(values: list[float], level: float) -> float | None:
+    """Half-width of the `level` prediction interval for one more draw (None if n < 2)."""
     n = len(values)
     if n < 2:
         return None
     sd = float(pd.Series(values).std(ddof=1))
-    t = float(stats.t.ppf(0.5 + level / 2, n - 1))
-    return t * sd * math.sqrt(1 + 1 / n)
+    return t_quantile(0.5 + level / 2, n - 1) * sd * math.sqrt(1 + 1 / n)
+
+
+def typical_relative_spread(ref: pd.DataFrame, metric: str) -> tuple[float, int]:
+    """(cv, dof): the median over the reference's runs (dataset and run, at least two seeds,
+    non-zero mean) of the seeds' sd relative to their mean, the metric's typical seed spread
+    (robust to runs near zero whose relative spread means nothing), and the degrees of freedom
+    of the seeds it is estimated from, sum (n_i - 1)."""
+    if metric not in ref:
+        return 0.0, 0
+    ok = ref[ref["status"] == "ok"]
+    cvs, dof = [], 0
+    for _, g in ok.groupby(["dataset", "run_id"]):
+        v = pd.to_numeric(g[metric], errors="coerce").dropna()
+        v = v[v.map(math.isfinite)]
+        if len(v) >= 2 and v.mean() != 0:
+            cvs.append(float(v.std(ddof=1)) / abs(float(v.mean())))
+            dof += len(v) - 1
+    return (float(pd.Series(cvs).median()), dof) if cvs else (0.0, 0)
+
+
+def resolution(metric: str, row) -> float:
+    """The smallest difference of `metric` that means anything for this results row."""
+    res = metric_entry(metric).resolution
+    if isinstance(res, str):
+        count = _value(row.get(res))
+        return 1.0 / count if count else 0.0
+    return float(res)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Where another environment's value of one metric should lie (see the module docstring)."""
+
+    mean: float
+    sd: float  # the reference seeds' sd, floored by the pooled relative spread
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: list[float], metric: str, level: float, typical: tuple[float, int],
+           res: float) -> Interval | None:  # fmt: skip
+        n = len(values)
+        if n < 2:
+            return None
+        mean, own = float(pd.Series(values).mean()), float(pd.Series(values).std(ddof=1))
+        cv, typical_dof = typical
+        floor = cv * abs(mean)
+        sd, dof = (own, n - 1) if own >= floor else (floor, max(n - 1, typical_dof))
+        lo_bound, hi_bound = metric_entry(metric).bounds
+        at_low = own == 0 and lo_bound is not None and mean == lo_bound
+        at_high = own == 0 and hi_bound is not None and mean == hi_bound
+        p = level if at_low or at_high else 0.5 + level / 2  # one-sided at a bound
+        half = max(t_quantile(p, dof) * sd * math.sqrt(1 + 1 / n) if sd else 0.0, res)
+        low, high = mean - half, mean + half
+        if lo_bound is not None:
+            low = max(low, lo_bound)
+        if hi_bound is not None:
+            high = min(high, hi_bound)
+        return cls(mean, sd, low, high)
+
+    def distance(self, v: float) -> float:
+        """|v - mean| in reference sds (inf with no spread at all)."""
+        return abs(v - self.mean) / self.sd if self.sd else (0.0 if v == self.mean else math.inf)
 
 
 def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = None) -> Comparison:
@@ -83,12 +180,16 @@ def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = Non
     `keys` (dataset/seed<k>/<stage>-<name>) are the runs to judge, e.g. those of the grid just run;
     None: every run in results_dir (a reference seed that was not rerun is not judged).
     """
+    from t5vae import params as P
+    from t5vae.claims import compare_claims
+
     got, ref = collect(results_dir), collect(reference_dir)
     got_by = {_key(r): r for _, r in got.iterrows()}
     ref_by = {_key(r): r for _, r in ref.iterrows()}
     keys = sorted(got_by) if keys is None else list(keys)
     metrics = sorted(set(metric_columns(got)) | set(metric_columns(ref)))
-    run_rows, metric_rows = [], []
+    pooled = {m: typical_relative_spread(ref, m) for m in metrics}
+    run_rows, metric_rows, judged_keys = [], [], []
     for key in keys:
         g, r = got_by.get(key), ref_by.get(key)
         dataset, _, run_id = key.split("/")
@@ -97,25 +198,37 @@ def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = Non
         ]
         row = {"run": key, "mode": "", "status": MATCH, "outside": ""}
         if g is None or g["status"] != "ok":
-            row["status"] = "missing in reproduced" if g is None else "failed in reproduced"
+            row["status"] = MISSING if g is None else FAILED
         elif spread.empty:
-            row["status"] = "missing in reference"
+            row["status"] = NO_REFERENCE
         elif _other_setting(g, spread):
-            row["status"] = "parameters differ from the reference"
+            row["status"] = OTHER_PARAMS
         else:
-            same_env = r is not None and r["status"] == "ok" and r["env"] == g["env"]
+            judged_keys.append(key)
+            same_env = r is not None and r["status"] == "ok" and same_environment(r, g)
             row["mode"] = "same environment" if same_env else "other environment"
-            judged = _judge_run(key, g, r if same_env else None, spread, metrics)
+            judged = _judge_run(key, g, r if same_env else None, spread, metrics, pooled)
             metric_rows += judged
-            outside = [m["metric"] for m in judged if m["status"] == DIFFERS]
-            if outside:
-                row["status"], row["outside"] = DIFFERS, ", ".join(outside)
+            bad = [m for m in judged if m["status"] in (DIFFERS, OUTLIER)]
+            if bad:
+                row["status"] = DIFFERS if same_env else OUTLIER
+                row["outside"] = ", ".join(
+                    m["metric"] if same_env else f"{m['metric']} ({_sds(m['distance'])})"
+                    for m in bad
+                )
             elif any(m["status"] == NO_SPREAD for m in judged):
                 row["status"] = NO_SPREAD
         run_rows.append(row)
     runs = pd.DataFrame(run_rows, columns=["run", "mode", "status", "outside"])
-    cols = ["run", "metric", "reference", "reproduced", "difference", "tolerance", "status"]
-    return Comparison(runs, pd.DataFrame(metric_rows, columns=cols), verdict(runs))
+    cols = ["run", "metric", "reference", "reproduced", "difference", "tolerance", "low", "high",
+            "distance", "status"]  # fmt: skip
+    judged_got = got[got.apply(_key, axis=1).isin(judged_keys)] if len(got) else got
+    claims = compare_claims(judged_got, ref, P.load_claims(), pooled)
+    return Comparison(runs, pd.DataFrame(metric_rows, columns=cols), claims, verdict(runs, claims))
+
+
+def _sds(distance: float) -> str:
+    return "no spread" if math.isinf(distance) else f"{distance:.1f} sd"
 
 
 def _other_setting(got, spread: pd.DataFrame) -> bool:
@@ -124,9 +237,10 @@ def _other_setting(got, spread: pd.DataFrame) -> bool:
     return got.get("setting") is not None and len(known) > 0 and (known != got["setting"]).any()
 
 
-def _judge_run(key: str, got, same_seed, spread: pd.DataFrame, metrics: list[str]) -> list[dict]:
+def _judge_run(key: str, got, same_seed, spread: pd.DataFrame, metrics: list[str],
+               pooled: dict) -> list[dict]:  # fmt: skip
     """One row per metric: the same seed's value (same environment) or the reference seeds'
-    prediction interval (other environment, `same_seed` None) against the reproduced value."""
+    interval (other environment, `same_seed` None) against the reproduced value."""
     compared = [m for m in metrics if _value(got.get(m)) is not None]
     level = 1 - FLAG_RATE / max(1, len(compared))  # Bonferroni over the run's metrics
     rows = []
@@ -141,43 +255,72 @@ def _judge_run(key: str, got, same_seed, spread: pd.DataFrame, metrics: list[str
             if v is not None or reference:
                 rows.append({**row, "status": "only on one side"})
             continue
-        expected = reference[0] if same_seed is not None else float(pd.Series(reference).mean())
-        tol = SAME_ENV_ATOL + SAME_ENV_RTOL * abs(expected)
-        if same_seed is None:
-            half = prediction_half_width(reference, level)
-            if half is None:
-                rows.append({**row, "reference": expected, "status": NO_SPREAD})
-                continue
-            tol = max(half, RESOLUTION.get(m, 0.0), tol)
-        infinite = math.isinf(v) or math.isinf(expected)
-        within = v == expected if infinite else abs(v - expected) <= tol
-        rows.append({**row, "reference": expected, "difference": None if infinite else v - expected,
-                     "tolerance": tol, "status": MATCH if within else DIFFERS})  # fmt: skip
+        if same_seed is not None:
+            expected = reference[0]
+            infinite = math.isinf(v) or math.isinf(expected)
+            tol = SAME_ENV_ATOL + SAME_ENV_RTOL * abs(expected)
+            within = v == expected if infinite else abs(v - expected) <= tol
+            rows.append({**row, "reference": expected, "difference": None if infinite else v - expected,
+                         "tolerance": tol, "status": MATCH if within else DIFFERS})  # fmt: skip
+            continue
+        finite = [x for x in reference if math.isfinite(x)]
+        if len(finite) < len(reference) or not math.isfinite(v):  # e.g. ppl overflowed
+            expected = float(pd.Series(reference).mean())
+            rows.append({**row, "reference": expected,
+                         "status": MATCH if all(x == v for x in reference) else OUTLIER,
+                         "distance": 0.0 if all(x == v for x in reference) else math.inf})  # fmt: skip
+            continue
+        got_row = got if _value(got.get("n_sentences")) else spread.iloc[0]
+        interval = Interval.of(finite, m, level, pooled.get(m, (0.0, 0)), resolution(m, got_row))
+        if interval is None:
+            rows.append({**row, "reference": finite[0], "status": NO_SPREAD})
+            continue
+        inside = interval.low <= v <= interval.high
+        rows.append({**row, "reference": interval.mean, "difference": v - interval.mean,
+                     "tolerance": max(interval.high - interval.mean, interval.mean - interval.low),
+                     "low": interval.low, "high": interval.high,
+                     "distance": interval.distance(v), "status": MATCH if inside else OUTLIER})  # fmt: skip
     return rows
 
 
-def verdict(runs: pd.DataFrame, named: int = 5) -> str:
-    """One line: "22/22 runs match the reference", or how many do not, by status, naming the
-    first `named` with the metrics outside tolerance (all of them: comparison.md)."""
+def verdict(runs: pd.DataFrame, claims: pd.DataFrame | None = None, named: int = 5) -> str:
+    """One line: "24/24 runs match the reference (same environment); claims: 12 reproduced, ...",
+    or what does not match, by status, naming the first `named` runs (all of them:
+    comparison.md). Outliers of another environment are counts of warnings."""
+    from t5vae.claims import claims_verdict
+
     n = len(runs)
     if n == 0:
         return "no runs to compare with the reference"
-    good = runs[runs["status"] == MATCH]
-    text = f"{len(good)}/{n} runs match the reference"
+    compared = runs[~runs["status"].isin(NOTHING_TO_COMPARE)]
+    if compared.empty:
+        counts = ", ".join(f"{k} {v}" for k, v in runs["status"].value_counts(sort=False).items())
+        return f"nothing to compare with: none of the {n} runs has a reference result ({counts})"
+    good = compared[compared["status"].isin((MATCH, OUTLIER))]
+    text = f"{len(good)}/{len(compared)} runs match the reference"
     modes = sorted(set(good["mode"]) - {""})
     if modes:
         text += f" ({' / '.join(modes)})"
-    bad = runs[runs["status"] != MATCH]
+    outliers = compared[compared["status"] == OUTLIER]
+    if not outliers.empty:
+        text += f", {len(outliers)} with metrics outside the reference seeds' interval (warnings)"
+    bad = compared[~compared["status"].isin((MATCH, OUTLIER))]
     if not bad.empty:
         counts = ", ".join(f"{k} {v}" for k, v in bad["status"].value_counts(sort=False).items())
         parts = [f"{r.run} [{r.status}{': ' + r.outside if r.outside else ''}]"
                  for r in bad.head(named).itertuples()]  # fmt: skip
         more = f"; and {len(bad) - named} more (comparison.md)" if len(bad) > named else ""
         text += f"; not matching ({counts}): " + "; ".join(parts) + more
+    if claims is not None and len(claims):
+        text += f"; {claims_verdict(claims)}"
+    uncompared = runs[runs["status"].isin(NOTHING_TO_COMPARE)]
+    if not uncompared.empty:
+        text += f"; {len(uncompared)} runs with nothing to compare with ({uncompared['status'].iloc[0]})"
     return text
 
 
 def _markdown(c: Comparison, results_dir: Path, reference_dir: Path) -> str:
+    from t5vae.claims import claims_comparison_markdown
     from t5vae.tables import markdown_table
 
     def fmt(v):
@@ -186,16 +329,22 @@ def _markdown(c: Comparison, results_dir: Path, reference_dir: Path) -> str:
     lines = [f"# Reproduced vs reference: {Path(results_dir).name}", "",
              f"Reproduced: `{results_dir}`; reference: `{reference_dir}`.", "",
              "Same environment (packages, CPU model, threads, device): the same seed must give the same "
-             f"value (|difference| <= {SAME_ENV_ATOL:g} + {SAME_ENV_RTOL:g} |reference|). Other environment: "
-             "the value must lie in the prediction interval of the reference seeds (mean ± t · sd · "
-             f"sqrt(1 + 1/n), Bonferroni over a run's metrics: a reproducing run is flagged with "
-             f"probability <= {FLAG_RATE:.0%}). See `t5vae/compare.py`.", "",
+             f"value (|difference| <= {SAME_ENV_ATOL:g} + {SAME_ENV_RTOL:g} |reference|); a difference "
+             "fails the grid. Other environment: each value should lie in the prediction interval of "
+             "the reference seeds (mean ± t · sd · sqrt(1 + 1/n), sd at least the metric's pooled "
+             "relative spread, half-width at least its resolution, one-sided at a bound, Bonferroni "
+             f"over a run's metrics: a reproducing run gets a warning with probability <= {FLAG_RATE:.0%}); "
+             "outliers are warnings with their distance in reference sds. In every environment each "
+             "claim the reference shows beyond seed noise must keep its direction. See "
+             "`t5vae/compare.py` and `t5vae/claims.py`.", "",
              "## Runs", "", markdown_table(c.runs.fillna("")), ""]  # fmt: skip
     off = c.metrics[c.metrics["status"] != MATCH]
     if not off.empty:
-        shown = off.assign(**{k: off[k].map(fmt) for k in ("reference", "reproduced", "difference",
-                                                          "tolerance")})  # fmt: skip
+        cols = ("reference", "reproduced", "difference", "tolerance", "low", "high", "distance")
+        shown = off.assign(**{k: off[k].map(fmt) for k in cols})
         lines += ["## Metrics outside tolerance or not compared", "", markdown_table(shown), ""]
+    if len(c.claims):
+        lines += ["## Claims", "", claims_comparison_markdown(c.claims), ""]
     lines += [f"**Verdict:** {c.verdict}", ""]
     return "\n".join(lines)
 
@@ -247,12 +396,20 @@ def finish_with_verdict(results_dir: Path, reference: Path, keys: list[str], fai
     from t5vae.results import result_files
 
     if not result_files(reference):
-        print(f"\nno reference results in {reference}: nothing to compare with")
+        print(
+            f"\nverdict: nothing to compare with: no reference results in {reference}", flush=True
+        )
         return 1 if failed else 0
     present = [f"{p.parts[-3]}/{p.parts[-2]}/{p.stem}" for p in result_files(results_dir)]
     comparison, paths = write_comparison(results_dir, reference, sorted(set(keys) | set(present)))
     print(f"comparison: {paths['md']} ({paths['csv'].name}, figures/{paths['figure'].name})")
     print(f"\nverdict: {comparison.verdict}", flush=True)
+    return exit_status(comparison, failed)
+
+
+def exit_status(comparison: Comparison, failed: bool) -> int:
+    """0 reproduced (or nothing to compare with), 1 a run failed, 3 a same-environment run
+    differs or a claim disagrees (README, "Exit status")."""
     return 1 if failed else 0 if comparison.ok else 3
 
 

@@ -24,13 +24,46 @@ STEPS, EVAL_SENTENCES = 2, 8
 def base_config_dir(profile: P.Profile, given: str | None = None) -> str:
     """Where the base's config (and tokenizer) comes from: --base-config, else
     $T5VAE_SHARED_DIR/models/<base> when that exists (offline machines), else the base itself
-    (a Hub name: only its config and tokenizer are downloaded)."""
+    (a Hub name: only its config and tokenizer are downloaded; an error naming --base-config
+    when it is neither cached nor reachable)."""
     if given:
+        if not (Path(given) / "config.json").is_file():
+            raise P.ParamsError(f"--base-config {given}: no config.json there")
         return str(Path(given).resolve())
     shared = os.environ.get("T5VAE_SHARED_DIR")
     if shared and (Path(shared) / "models" / profile.model.base / "config.json").is_file():
         return str(Path(shared) / "models" / profile.model.base)
+    require_hub(profile.model.base, "pass --base-config DIR (a folder with its config.json and "
+                "tokenizer files) or set T5VAE_SHARED_DIR to a folder with models/<base>/")  # fmt: skip
     return profile.model.base
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """The Hugging Face Hub answers (and HF_HUB_OFFLINE is not set)."""
+    import socket
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = constants.ENDPOINT.split("://", 1)[-1].split("/", 1)[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def require_hub(base: str, what_to_pass: str) -> None:
+    """`base` is a local folder, in the Hugging Face cache, or reachable on the Hub; else one
+    clear error that says what to pass (instead of five retries and a traceback)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if Path(base).is_dir() or isinstance(try_to_load_from_cache(base, "config.json"), str):
+        return
+    if not hub_reachable():
+        raise P.ParamsError(f"the base model {base!r} is not on this machine and the Hugging Face "
+                            f"Hub cannot be reached: {what_to_pass}")  # fmt: skip
 
 
 def overrides(profile: P.Profile, base_config: str | None = None) -> list[str]:

@@ -42,6 +42,10 @@ class Metric:
     #                      count (integer; 1 decimal as a mean over seeds), ratio (3 decimals)
     tables: tuple[str, ...] = ()  # the stages whose table has a column for it, in this order
     curve: bool = False  # plotted per epoch (validation) in the training curves
+    bounds: tuple[float | None, float | None] = (None, None)  # the values it can take
+    # the smallest difference that means anything: a number, or the count (a column of the
+    # results, e.g. n_sentences) whose reciprocal it is; 0: continuous
+    resolution: float | str = 0.0
 
     def format(self, value: float, n: int = 1) -> str:
         if self.style == "count":
@@ -55,37 +59,45 @@ class Metric:
 
 _P1, _P2, _BOTH = ("phase1",), ("phase2",), ("phase1", "phase2")
 METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("ppl", "exp(sum nll / tokens incl. EOS): perplexity per subword", True, "ppl", _BOTH),
+    Metric("ppl", "exp(sum nll / tokens incl. EOS): perplexity per subword", True, "ppl", _BOTH,
+           bounds=(1.0, None)),
     Metric("ppl_word", "exp(sum nll / (words + one EOS per sentence)): per word, comparable "
-           "across tokenizers (He et al. 2019, Li et al. 2019)", True, "ppl", _P2),
-    Metric("ppl_elbo", "exp(sum neg_elbo / tokens): the paper's bound on ppl", True, "ppl", _P2),
+           "across tokenizers (He et al. 2019, Li et al. 2019)", True, "ppl", _P2, bounds=(1.0, None)),
+    Metric("ppl_elbo", "exp(sum neg_elbo / tokens): the paper's bound on ppl", True, "ppl", _P2,
+           bounds=(1.0, None)),
     Metric("nll", "-log p(x) by importance weighting with K samples of q(z|x) (Burda et al. 2016)",
-           True, "nats", _BOTH, curve=False),
-    Metric("neg_elbo", "rec + kl: an upper bound on -log p(x)", True, "nats", _P2, curve=True),
+           True, "nats", _BOTH, curve=False, bounds=(0.0, None)),
+    Metric("neg_elbo", "rec + kl: an upper bound on -log p(x)", True, "nats", _P2, curve=True,
+           bounds=(0.0, None)),
     Metric("rec", "E_q[-log p(x|z)], one sample z ~ q(z|x) (Bowman et al. 2016)", True, "nats",
-           _BOTH, curve=True),
-    Metric("kl", "KL(q(z|x) || N(0, I)), analytic, no threshold", None, "nats", _BOTH, curve=True),
+           _BOTH, curve=True, bounds=(0.0, None)),
+    Metric("kl", "KL(q(z|x) || N(0, I)), analytic, no threshold", None, "nats", _BOTH, curve=True,
+           bounds=(0.0, None)),
     Metric("mi", "I_q(x; z) with the aggregate posterior over the whole set (He et al. 2019)",
-           False, "nats", _BOTH, curve=True),
+           False, "nats", _BOTH, curve=True, bounds=(0.0, None)),
     Metric("au", "active units: dimensions with Var_x(E_q[z_d|x]) >= 0.01 (Burda et al. 2016)",
-           False, "count", _BOTH, curve=True),
+           False, "count", _BOTH, curve=True, bounds=(0.0, None), resolution=1.0),
     Metric("bleu", "corpus BLEU (sacrebleu) of greedy reconstructions from mu against the inputs",
-           False, "nats", _BOTH),
+           False, "nats", _BOTH, bounds=(0.0, 100.0)),
     Metric("mi_batch256", "the released code's MI: the aggregate posterior of each batch of 256 "
-           "sentences, averaged over batches (at most log 256 = 5.5 nats)", False, "nats"),
+           "sentences, averaged over batches (at most log 256 = 5.5 nats)", False, "nats",
+           bounds=(0.0, None)),
     Metric("mu_norm", "mean ||E_q[z|x]||_2 over the set: the scale of the code (the prior's "
-           "samples have norm about sqrt(latent_dim))", None, "nats", _P1),
+           "samples have norm about sqrt(latent_dim))", None, "nats", _P1, bounds=(0.0, None)),
+    # one of the n prior samples decoded otherwise moves distinct-n by about 1/n
     Metric("distinct_1", "unique word unigrams / all, over sentences decoded from z ~ N(0, I)",
-           False, "ratio"),
+           False, "ratio", bounds=(0.0, 1.0), resolution="n_prior_samples"),
     Metric("distinct_2", "unique word bigrams / all, over sentences decoded from z ~ N(0, I) "
-           "(Li et al. 2016)", False, "ratio", _P2),
+           "(Li et al. 2016)", False, "ratio", _P2, bounds=(0.0, 1.0), resolution="n_prior_samples"),
+    # the probe predicts each of the n test sentences once (cross-validation): steps of 1/n
     Metric("probe_*", "5-fold CV accuracy of a linear probe from z ~ q(z|x) to a known factor "
-           "(built-in corpus)", False, "nats"),
-    Metric("chance_*", "majority-class rate of that factor (what a probe gets from nothing)", None, "nats"),
-    Metric("n_sentences", "sentences evaluated", None, "count"),
-    Metric("n_tokens", "target tokens incl. EOS", None, "count"),
-    Metric("n_words", "whitespace words", None, "count"),
-    Metric("n_truncated", "sentences cut to the dataset's max_length", None, "count"),
+           "(built-in corpus)", False, "nats", bounds=(0.0, 1.0), resolution="n_sentences"),
+    Metric("chance_*", "majority-class rate of that factor (what a probe gets from nothing)", None,
+           "nats", bounds=(0.0, 1.0), resolution="n_sentences"),
+    Metric("n_sentences", "sentences evaluated", None, "count", resolution=1.0),
+    Metric("n_tokens", "target tokens incl. EOS", None, "count", resolution=1.0),
+    Metric("n_words", "whitespace words", None, "count", resolution=1.0),
+    Metric("n_truncated", "sentences cut to the dataset's max_length", None, "count", resolution=1.0),
 ]}  # fmt: skip
 
 

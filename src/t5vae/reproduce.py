@@ -65,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", help="root of the Optimus-layout data (default: $T5VAE_DATA_DIR)")
     ap.add_argument("--output-root", default=None,
                     help="where runs/ and results/ go (default: $T5VAE_OUTPUT_ROOT or the repo)")  # fmt: skip
-    ap.add_argument("--jobs", type=int, default=None,
+    ap.add_argument("--jobs", type=positive_int, default=None,
                     help="independent runs executed in parallel (default: CPU cores / the profile's "
                          "cpu_threads; 1 with a GPU)")  # fmt: skip
     ap.add_argument("--no-tables", action="store_true", help="skip 04_tables and the comparison")
@@ -87,6 +87,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="time a few real batches here and print what the grid would cost (hours, "
                          "peak memory per stage), then stop (plan.py)")  # fmt: skip
     return ap.parse_args(argv)
+
+
+def positive_int(text: str) -> int:
+    """--jobs: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def _split(value: str | None, default: list[str], known: list[str], what: str) -> list[str]:
@@ -146,6 +157,11 @@ def plan(args) -> tuple[P.Profile, list[Job]]:
         first = jobs[-1].spec
         for split in ("train", "valid", "test"):  # data errors now, not after hours of training
             pl.load_corpus(first, split)
+    if profile.model.base != "builtin" and profile.model.pretrained and not args.plan:
+        from t5vae.dryrun import require_hub
+
+        require_hub(profile.model.base, "download it where there is network (`hf download "
+                    f"{profile.model.base} --local-dir DIR`) and pass --set model.base=DIR")  # fmt: skip
     return profile, jobs
 
 
@@ -194,7 +210,11 @@ def main(argv=None) -> int:
     if args.plan:
         from t5vae.plan import print_plan
 
-        return print_plan(profile, jobs, n_jobs, results_dir, args.base_config)
+        try:
+            return print_plan(profile, jobs, n_jobs, results_dir, args.base_config)
+        except P.ParamsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     with exclusive(results_dir / ".lock"):
         if args.collect:  # tables and comparison from whatever finished
             return finish(args, profile, jobs, root, failed=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from t5vae import environment as software
 from t5vae.identity import decisive_profile, digest
 from t5vae.io import atomic_write_json
 from t5vae.metrics import METRIC_KEYS
@@ -115,6 +116,7 @@ def provenance(spec, **extra) -> dict:
     return {
         **git_state(),
         "versions": versions(),
+        "environment": software.record(),  # the lock's hash and every installed package
         "params": params,
         "params_hash": params_hash(params),
         "identity": spec.identity,  # what is_complete checks (runs.RunSpec.identity)
@@ -192,8 +194,8 @@ def is_complete(path: Path, identity: str | None = None) -> bool:
 
 RUN_COLUMNS = ["dataset", "seed", "stage", "name", "label", "status", "run_id"]
 META_COLUMNS = [*RUN_COLUMNS, "from_phase1", "git_commit", "git_dirty", "trained_commits", "params_hash", "setting",
-                "epochs", "epoch_limit", "last_change",
-                "profile_params", "env", "train_time_s", "eval_time_s", "path"]  # fmt: skip
+                "epochs", "epoch_limit", "last_change", "n_prior_samples",
+                "profile_params", "env", "software", "train_time_s", "eval_time_s", "path"]  # fmt: skip
 
 # what makes two results comparable bit for bit: same packages, CPU type, thread count, device
 ENV_KEYS = ("cpu", "machine", "torch_threads", "device")
@@ -204,6 +206,23 @@ def env_fingerprint(prov: dict) -> str:
     env = {k: prov.get(k) for k in ENV_KEYS}
     env["versions"] = {k: v for k, v in (prov.get("versions") or {}).items() if k != "t5vae"}
     return params_hash(env)
+
+
+def software_fingerprint(prov: dict) -> str | None:
+    """The software a run imported beyond the packages in `versions`: the hash of the versions of
+    t5vae's runtime dependencies, recursively (environment.runtime_closure); None for a results
+    file written before environments were recorded (then judged by `versions` alone)."""
+    return (prov.get("environment") or {}).get("runtime")
+
+
+def same_environment(reference, reproduced) -> bool:
+    """Two collected rows were computed where numbers are bit-for-bit the same: CPU model,
+    machine, threads, device and the recorded versions, and the reference's software fingerprint
+    when it has one (a lock-installed run matches a reference from before the lock by versions)."""
+    ref_software = reference.get("software")
+    return reference["env"] == reproduced["env"] and (
+        pd.isna(ref_software) or ref_software == reproduced.get("software")
+    )
 
 
 def result_files(results_dir: Path) -> list[Path]:
@@ -228,8 +247,10 @@ def collect(results_dir: Path) -> pd.DataFrame:
                    trained_commits=",".join(trained) or None,
                    params_hash=prov.get("params_hash"), setting=prov.get("setting"),
                    profile_params=profile_setting(prov["params"]["profile"]),
-                   env=env_fingerprint(prov), train_time_s=prov.get("train_time_s"),
+                   env=env_fingerprint(prov), software=software_fingerprint(prov),
+                   train_time_s=prov.get("train_time_s"),
                    eval_time_s=prov.get("eval_time_s"), path=str(path),
+                   n_prior_samples=(prov["params"]["profile"].get("eval") or {}).get("n_prior_samples"),
                    **convergence(rec))  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else META_COLUMNS)
