@@ -90,4 +90,4 @@ if [ "${1:-}" = "test" ]; then
   shift
   exec "$VENV/bin/python" -m pytest "$@"
 fi
-exec "$VENV/bin/python" -m t5vae.reproduce "$@"
+exec "$VENV/bin/python" -m t5vae.grid.reproduce "$@"

@@ -31,13 +31,14 @@ from pathlib import Path
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from t5vae.data import batch_indices, builtin_split, collate, encode, load_split
-from t5vae.io import atomic_file, atomic_write_json
-from t5vae.metrics import evaluate
-from t5vae.model import T5VAE
-from t5vae.objectives import Objective, vae_loss
-from t5vae.results import cpu_model
-from t5vae.tokenizer import load_tokenizer
+from t5vae.config import params as P
+from t5vae.data.corpora import batch_indices, builtin_split, collate, encode, load_split
+from t5vae.data.tokenizer import load_tokenizer
+from t5vae.evaluation.metrics import evaluate
+from t5vae.model.objectives import Objective, vae_loss
+from t5vae.model.vae import T5VAE
+from t5vae.report.results import cpu_model
+from t5vae.utils.files import atomic_file, atomic_write_json
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("T5VAE_SHARED_DIR", REPO.parent / "shared"))
@@ -77,7 +78,7 @@ def corpus_split(split: str, n: int | None) -> tuple[list[str], str]:
     """PTB's split (first n sentences; all for n=None) where present, else the built-in corpus."""
     data_dir = os.environ.get("T5VAE_DATA_DIR") or SHARED / "data"
     try:
-        return load_split("ptb", split, data_dir).sentences[:n], "ptb"
+        return load_split(P.load_dataset("ptb"), split, data_dir).sentences[:n], "ptb"
     except ValueError:
         return builtin_split(split, size=n or 20000).sentences, "builtin"
 

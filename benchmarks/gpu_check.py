@@ -18,18 +18,19 @@ from pathlib import Path
 
 import torch
 
-from t5vae.data import batch_indices, builtin_split, collate, encode, load_split
-from t5vae.metrics import evaluate
-from t5vae.model import T5VAE
-from t5vae.objectives import Objective, vae_loss
-from t5vae.tokenizer import load_tokenizer
+from t5vae.config import params as P
+from t5vae.data.corpora import batch_indices, builtin_split, collate, encode, load_split
+from t5vae.data.tokenizer import load_tokenizer
+from t5vae.evaluation.metrics import evaluate
+from t5vae.model.objectives import Objective, vae_loss
+from t5vae.model.vae import T5VAE
 
 HERE = Path(__file__).resolve().parent
 
 
 def sentences(data_dir: str | None, n: int) -> list[str]:
     try:
-        return load_split("ptb", "train", data_dir).sentences[:n]
+        return load_split(P.load_dataset("ptb"), "train", data_dir).sentences[:n]
     except Exception:  # no PTB here: the built-in corpus keeps the check runnable
         return builtin_split("train", size=n).sentences
 

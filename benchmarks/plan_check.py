@@ -23,10 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from t5vae import params as P  # noqa: E402
-from t5vae.plan import measure, measure_side_by_side, run_seconds  # noqa: E402
-from t5vae.results import read_results  # noqa: E402
-from t5vae.runs import make_spec  # noqa: E402
+from t5vae.config import params as P  # noqa: E402
+from t5vae.config.run import make_spec  # noqa: E402
+from t5vae.grid.cost import measure, measure_side_by_side, run_seconds  # noqa: E402
+from t5vae.report.results import read_results  # noqa: E402
 
 
 def predicted(costs, record: dict, profile: P.Profile) -> dict[str, float]:

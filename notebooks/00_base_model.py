@@ -44,7 +44,9 @@ if importlib.util.find_spec("t5vae") is None:
             "repository under [tool.t5vae] in pyproject.toml and run python scripts/build_notebooks.py, "
             "or install the package first (pip install git+<the repository URL>)."
         )
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True
+    )
 
 # %% tags=["parameters"]
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
@@ -53,15 +55,17 @@ seed = None  # finetuning seed (default: the profile's first seed)
 overrides = None  # profile overrides: a list of the strings ./reproduce.sh --set takes
 output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or the repository)
 data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
+run_config = None  # the grid passes the resolved run (runs/.../run.json): the values above are then not used
 
 # %%
-from t5vae import display, plots
-from t5vae import pipeline as pl
+from t5vae.notebook import display
+from t5vae.report import plots
+from t5vae.notebook import steps
 
 display.quiet()  # no library warnings or download bars in the notebook's output
 
 # %%
-spec = pl.base_spec(profile, dataset, output_root, data_dir, overrides)
+spec = steps.spec(run_config, profile, dataset, "base", "base", output_root, data_dir, None, overrides)
 print(display.describe(spec))
 
 # %% [markdown]
@@ -72,11 +76,11 @@ print(display.describe(spec))
 # input, and the decoder learns to write the dropped spans (Raffel et al., 2020).
 
 # %%
-base = pl.prepare_base(spec)
+base = steps.prepare_base(spec)
 tokenizer = base.tokenizer
 print("base model:", display.relative(base.model_ref))
 print("vocabulary:", len(tokenizer), "tokens")
-example = pl.load_corpus(spec, "train").sentences[0]
+example = steps.load_corpus(spec, "train").sentences[0]
 print("example:", example)
 print("tokens: ", tokenizer.convert_ids_to_tokens(tokenizer(example).input_ids))
 

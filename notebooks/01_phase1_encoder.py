@@ -47,7 +47,9 @@ if importlib.util.find_spec("t5vae") is None:
             "repository under [tool.t5vae] in pyproject.toml and run python scripts/build_notebooks.py, "
             "or install the package first (pip install git+<the repository URL>)."
         )
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True
+    )
 
 # %% tags=["parameters"]
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
@@ -57,15 +59,17 @@ overrides = None  # profile overrides: a list of the strings ./reproduce.sh --se
 output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or the repository)
 data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
 variant = "max_pnone_frozen"  # params/phase1/<variant>.yaml
+run_config = None  # the grid passes the resolved run (runs/.../run.json): the values above are then not used
 
 # %%
-from t5vae import display, plots
-from t5vae import pipeline as pl
+from t5vae.notebook import display
+from t5vae.report import plots
+from t5vae.notebook import steps
 
 display.quiet()  # no library warnings or download bars in the notebook's output
 
 # %%
-spec = pl.make_spec(profile, dataset, "phase1", variant, output_root, data_dir, seed, overrides)
+spec = steps.spec(run_config, profile, dataset, "phase1", variant, output_root, data_dir, seed, overrides)
 print(display.describe(spec))
 
 # %% [markdown]
@@ -78,8 +82,8 @@ print(display.describe(spec))
 # z reaches the decoder only as one extra key/value slot in every self-attention layer.
 
 # %%
-pl.prepare_base(spec)
-display.trainable_summary(pl.new_model(spec, spec.variant.pooling), pl.train_config(spec))
+steps.prepare_base(spec)
+display.trainable_summary(steps.new_model(spec, spec.variant.pooling), steps.train_config(spec))
 
 # %% [markdown]
 # ## Train
@@ -89,7 +93,7 @@ display.trainable_summary(pl.new_model(spec, spec.variant.pooling), pl.train_con
 # checkpoint with the best validation `rec` is kept (`best/`), with early stopping in the `paper` profile.
 
 # %%
-result = pl.ensure_trained(spec)
+result = steps.ensure_trained(spec)
 display.history_table(result.history)
 
 # %% tags=["nbval-ignore-output"]
@@ -102,7 +106,7 @@ plots.training_curves(result.history, f"phase 1: {variant}")
 # unfrozen ones reconstructed. `params/studies/phase1.yaml` measures candidate causes, one row each
 # (the quick profile's settings of that time, pinned by the study's `set`: 3 epochs, max pooling,
 # p = none; seeds 0 and 1, mean ± sd); the committed table below comes from
-# `python -m t5vae.study phase1 --save-reference`. Read it with the README's section "Phase 1 with a
+# `python -m t5vae.grid.study phase1 --save-reference`. Read it with the README's section "Phase 1 with a
 # frozen decoder (study)": the frozen latent-to-memory projection is the main obstacle here, and
 # even with it trained the frozen decoder of this small base model stays far from the unfrozen one.
 # So the offline profiles (quick, replica) train the projection in their frozen variants and start

@@ -49,7 +49,9 @@ if importlib.util.find_spec("t5vae") is None:
             "repository under [tool.t5vae] in pyproject.toml and run python scripts/build_notebooks.py, "
             "or install the package first (pip install git+<the repository URL>)."
         )
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True
+    )
 
 # %% tags=["parameters"]
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
@@ -59,15 +61,17 @@ overrides = None  # profile overrides: a list of the strings ./reproduce.sh --se
 output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or the repository)
 data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
 technique = "l0.5_pnone"  # params/phase2/<technique>.yaml
+run_config = None  # the grid passes the resolved run (runs/.../run.json): the values above are then not used
 
 # %%
-from t5vae import display, plots
-from t5vae import pipeline as pl
+from t5vae.notebook import display
+from t5vae.report import plots
+from t5vae.notebook import steps
 
 display.quiet()  # no library warnings or download bars in the notebook's output
 
 # %%
-spec = pl.make_spec(profile, dataset, "phase2", technique, output_root, data_dir, seed, overrides)
+spec = steps.spec(run_config, profile, dataset, "phase2", technique, output_root, data_dir, seed, overrides)
 print(display.describe(spec))
 
 # %% [markdown]
@@ -78,7 +82,7 @@ print(display.describe(spec))
 # number of active units: the curves show whether the latent code survives the rising KL weight.
 
 # %%
-result = pl.ensure_trained(spec)
+result = steps.ensure_trained(spec)
 display.history_table(result.history)
 
 # %% tags=["nbval-ignore-output"]

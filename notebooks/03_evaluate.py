@@ -16,7 +16,7 @@
 # # 03 · Evaluate on the test split
 #
 # All metrics are per sentence, in nats, on the test split. Their definitions (with sources) come from
-# the metric registry, `t5vae.metrics.METRICS`, shown after the evaluation below.
+# the metric registry, `t5vae.evaluation.metrics.METRICS`, shown after the evaluation below.
 #
 # The results file stores them with provenance (commit, package versions, parameters, seed, device).
 #
@@ -42,7 +42,9 @@ if importlib.util.find_spec("t5vae") is None:
             "repository under [tool.t5vae] in pyproject.toml and run python scripts/build_notebooks.py, "
             "or install the package first (pip install git+<the repository URL>)."
         )
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True
+    )
 
 # %% tags=["parameters"]
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
@@ -53,17 +55,18 @@ output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or
 data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
 stage = "phase2"  # phase1 or phase2
 name = "l0.5_pnone"  # the variant (phase1) or technique (phase2)
+run_config = None  # the grid passes the resolved run (runs/.../run.json): the values above are then not used
 
 # %%
-from t5vae import display
-from t5vae import pipeline as pl
+from t5vae.notebook import display
+from t5vae.notebook import steps
 
 display.quiet()  # no library warnings or download bars in the notebook's output
 
 # %%
-spec = pl.make_spec(profile, dataset, stage, name, output_root, data_dir, seed, overrides)
-pl.ensure_trained(spec)
-record = pl.evaluate_run(spec)
+spec = steps.spec(run_config, profile, dataset, stage, name, output_root, data_dir, seed, overrides)
+steps.ensure_trained(spec)
+record = steps.evaluate_run(spec)
 print("results file:", display.relative(spec.results_file))
 display.metrics_table(record["metrics"])
 

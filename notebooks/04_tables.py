@@ -43,20 +43,22 @@ if importlib.util.find_spec("t5vae") is None:
             "repository under [tool.t5vae] in pyproject.toml and run python scripts/build_notebooks.py, "
             "or install the package first (pip install git+<the repository URL>)."
         )
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True
+    )
 
 # %% tags=["parameters"]
 profile = "smoke"
 output_root = None
 
 # %%
-from t5vae import display
-from t5vae import pipeline as pl
+from t5vae.notebook import display
+from t5vae.notebook import steps
 
 display.quiet()  # no library warnings or download bars in the notebook's output
 
 # %%
-tables = pl.build_tables(profile, output_root)
+tables = steps.build_tables(profile, output_root)
 print(tables["md"].read_text())
 
 # %% [markdown]

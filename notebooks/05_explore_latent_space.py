@@ -42,7 +42,9 @@ if importlib.util.find_spec("t5vae") is None:
             "repository under [tool.t5vae] in pyproject.toml and run python scripts/build_notebooks.py, "
             "or install the package first (pip install git+<the repository URL>)."
         )
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{T5VAE_REPOSITORY}"], check=True
+    )
 
 # %% tags=["parameters"]
 profile = "smoke"  # params/profiles/<profile>.yaml: smoke (seconds), quick (offline default), paper
@@ -53,21 +55,23 @@ output_root = None  # runs/ and results/ go here (default: $T5VAE_OUTPUT_ROOT or
 data_dir = None  # Optimus-layout data root (default: $T5VAE_DATA_DIR)
 technique = "l0.5_pnone"  # the phase-2 run to explore
 n_points = 300  # test sentences in the maps
+run_config = None  # the grid passes the resolved run (runs/.../run.json): the values above are then not used
 
 # %%
-from t5vae import display, plots
-from t5vae import pipeline as pl
+from t5vae.notebook import display
+from t5vae.report import plots
+from t5vae.notebook import steps
 
 display.quiet()  # no library warnings or download bars in the notebook's output
 
 # %%
-from t5vae import analysis
-from t5vae import generation as gen
+from t5vae.notebook import analysis
+from t5vae.evaluation import generation as gen
 
-spec = pl.make_spec(profile, dataset, "phase2", technique, output_root, data_dir, seed, overrides)
-pl.ensure_trained(spec)
-model, tokenizer = pl.trained_model(spec), pl.prepare_base(spec).tokenizer
-test = pl.load_corpus(spec, "test").sentences
+spec = steps.spec(run_config, profile, dataset, "phase2", technique, output_root, data_dir, seed, overrides)
+steps.ensure_trained(spec)
+model, tokenizer = steps.trained_model(spec), steps.prepare_base(spec).tokenizer
+test = steps.load_corpus(spec, "test").sentences
 print(display.describe(spec))
 
 # %% [markdown]
@@ -148,4 +152,4 @@ for hue in hues:
 
 # %% tags=["nbval-ignore-output"]
 plots.kl_per_dimension(latent.attrs["mu"], latent.attrs["logvar"], "mean KL per dimension (test)")
-plots.training_curves(pl.history(spec), "phase 2: validation MI and AU per epoch")
+plots.training_curves(steps.history(spec), "phase 2: validation MI and AU per epoch")

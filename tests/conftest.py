@@ -9,9 +9,9 @@ import pytest
 import torch
 from transformers import T5Config
 
-from t5vae.data import builtin_split
-from t5vae.model import T5VAE
-from t5vae.tokenizer import train_sentencepiece
+from t5vae.data.corpora import builtin_split
+from t5vae.data.tokenizer import train_sentencepiece
+from t5vae.model.vae import T5VAE
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("T5VAE_SHARED_DIR", REPO.parent / "shared"))

@@ -17,12 +17,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import tiny_t5_config  # noqa: E402
-from t5vae import training  # noqa: E402
-from t5vae.data import builtin_split  # noqa: E402
-from t5vae.model import T5VAE  # noqa: E402
-from t5vae.objectives import KLScheduleConfig, Objective  # noqa: E402
-from t5vae.phases import TrainConfig  # noqa: E402
-from t5vae.tokenizer import load_tokenizer  # noqa: E402
+from t5vae.data.corpora import builtin_split  # noqa: E402
+from t5vae.data.tokenizer import load_tokenizer  # noqa: E402
+from t5vae.model.objectives import KLScheduleConfig, Objective  # noqa: E402
+from t5vae.model.vae import T5VAE  # noqa: E402
+from t5vae.training import loop as training  # noqa: E402
+from t5vae.training.config import TrainConfig  # noqa: E402
 
 
 def main() -> None:

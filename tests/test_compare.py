@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from t5vae import params as P
-from t5vae import pipeline as pl
-from t5vae.claims import evaluate_claims, write_claims
-from t5vae.compare import DIFFERS, MATCH, OUTLIER, compare, verdict, write_comparison
-from t5vae.metrics import METRIC_KEYS
-from t5vae.results import collect, write_failure, write_results
-from t5vae.tables import summary, write_tables
+from t5vae.config import params as P
+from t5vae.evaluation.metrics import METRIC_KEYS
+from t5vae.notebook import steps
+from t5vae.report.claims import evaluate_claims, write_claims
+from t5vae.report.compare import DIFFERS, MATCH, OUTLIER, compare, verdict, write_comparison
+from t5vae.report.results import collect, write_failure, write_results
+from t5vae.report.tables import summary, write_tables
 
 SEEDS = (0, 1, 2)
 
@@ -26,7 +26,7 @@ def write_grid(root, values: dict[tuple[str, str], list[float]], **fixed):
     """Results files of smoke runs: values[(stage, name)][i] is every metric's value for seed i."""
     for (stage, name), per_seed in values.items():
         for seed, v in zip(SEEDS, per_seed, strict=False):
-            spec = pl.make_spec("smoke", "builtin", stage, name, root, seed=seed)
+            spec = steps.make_spec("smoke", "builtin", stage, name, root, seed=seed)
             write_results(spec, {**{k: v for k, v in zip(METRIC_KEYS, [v] * len(METRIC_KEYS), strict=True)},
                                  **fixed})  # fmt: skip
     return root / "results" / "smoke"
@@ -78,7 +78,7 @@ def test_a_missing_or_failed_run_is_listed_never_skipped(tmp_path):
     assert (status[[k for k in keys if "vanilla" in k]] == MATCH).all()
     assert c.verdict.startswith("3/6 runs match") and "missing in reproduced" in c.verdict
     write_failure(
-        pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path / "got"), "boom"
+        steps.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path / "got"), "boom"
     )
     c = compare(got, ref)  # keys: the reproduced runs (incl. the failed one)
     assert (
@@ -181,9 +181,11 @@ def test_comparison_report_files(tmp_path):
 
 def test_tables_show_mean_std_and_n_computed_from_results_files(tmp_path):
     results = write_grid(tmp_path, GRID)
-    spec = pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path, seed=0)
+    spec = steps.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path, seed=0)
     write_results(spec, dict.fromkeys(METRIC_KEYS, 4.0))
-    write_failure(pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path, seed=1), "x")
+    write_failure(
+        steps.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path, seed=1), "x"
+    )
     md = write_tables(results)["md"].read_text()
     # vanilla: values 1, 2, 3 -> mean 2.00, sample sd 1.00, n 3; AU one decimal over seeds
     # phase 2 rows name the phase-1 run they started from (none for the vanilla VAE)
@@ -257,7 +259,7 @@ def test_claims_file_is_validated(tmp_path):
 def test_results_written_before_a_metric_existed_still_load_and_tabulate(tmp_path):
     """A results file from before a registry metric (here bleu, distinct_2 and the schema field)
     is complete, not recomputed; its table cells for the new metrics are empty."""
-    from t5vae.results import is_complete
+    from t5vae.report.results import is_complete
 
     results = write_grid(tmp_path, {("phase2", "vanilla"): [1.0]})
     path = results / "builtin" / "seed0" / "phase2-vanilla.json"
@@ -295,8 +297,8 @@ def test_a_claim_whose_direction_flips_fails_the_grid_in_any_environment(tmp_pat
     the vanilla VAE. The reference shows it beyond seed noise; a reproduction in another
     environment that reverses it beyond the reference's seed noise DISAGREES (exit status 3), a
     reversal within that noise is a warning, the same direction reproduces."""
-    from t5vae.claims import DISAGREES, FLIPPED, REPRODUCED
-    from t5vae.compare import exit_status
+    from t5vae.report.claims import DISAGREES, FLIPPED, REPRODUCED
+    from t5vae.report.compare import exit_status
 
     grid = {("phase2", "lnone_pnone"): [20.0, 22.0, 24.0], ("phase2", "vanilla"): [1.0, 2.0, 3.0]}
     ref = write_grid(tmp_path / "ref", grid)
@@ -340,7 +342,7 @@ def test_a_claim_whose_direction_flips_fails_the_grid_in_any_environment(tmp_pat
 
 
 def test_a_grid_with_nothing_to_compare_with_says_so_and_passes(tmp_path, capsys):
-    from t5vae.compare import finish_with_verdict
+    from t5vae.report.compare import finish_with_verdict
 
     got = write_grid(tmp_path / "got", GRID)
     empty = tmp_path / "empty"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from t5vae.builtin_corpus import FACTORS
-from t5vae.data import (
+from t5vae.config import params as P
+from t5vae.data.builtin import FACTORS
+from t5vae.data.corpora import (
     DataError,
     batch_indices,
     builtin_split,
@@ -14,7 +15,12 @@ from t5vae.data import (
     load_split,
     read_lines,
 )
-from t5vae.tokenizer import train_sentencepiece
+from t5vae.data.tokenizer import train_sentencepiece
+
+
+def split(name: str, which: str, data_dir=None):
+    """A split of a registered dataset (params/datasets/<name>.yaml)."""
+    return load_split(P.load_dataset(name), which, data_dir)
 
 
 def write_split(root, name, split, data: bytes):
@@ -24,7 +30,7 @@ def write_split(root, name, split, data: bytes):
 
 def test_blank_lines_bom_and_crlf(tmp_path):
     write_split(tmp_path, "ptb", "train", b"\xef\xbb\xbfa b c\r\n\r\n   \r\nd e\n\t\nf\n")
-    c = load_split("ptb", "train", tmp_path)
+    c = split("ptb", "train", tmp_path)
     assert c.sentences == ["a b c", "d e", "f"]
     assert c.n_blank_skipped == 3
     assert c.labels is None
@@ -33,37 +39,37 @@ def test_blank_lines_bom_and_crlf(tmp_path):
 def test_invalid_utf8_names_file_and_line(tmp_path):
     write_split(tmp_path, "ptb", "valid", b"fine\nalso fine\nbad \xff byte\n")
     with pytest.raises(DataError, match=r"valid\.txt:3: invalid UTF-8"):
-        load_split("ptb", "valid", tmp_path)
+        split("ptb", "valid", tmp_path)
 
 
 def test_yelp_labels_and_missing_label(tmp_path):
     write_split(tmp_path, "yelp", "train", b"1\tgreat food .\n0\tawful service .\n")
-    c = load_split("yelp", "train", tmp_path)
+    c = split("yelp", "train", tmp_path)
     assert c.sentences == ["great food .", "awful service ."] and c.labels == ["1", "0"]
     write_split(tmp_path, "yelp", "test", b"1\tok .\nno label here\n")
     with pytest.raises(DataError, match=r"test\.txt:2: expected 'label<TAB>text'"):
-        load_split("yelp", "test", tmp_path)
+        split("yelp", "test", tmp_path)
 
 
 def test_empty_split_missing_files_and_unknown_names(tmp_path, monkeypatch):
     write_split(tmp_path, "snli", "train", b"\n  \n")
     with pytest.raises(DataError, match="no sentences"):
-        load_split("snli", "train", tmp_path)
+        split("snli", "train", tmp_path)
     with pytest.raises(DataError, match=r"snli/valid\.txt does not exist.*--data-dir"):
-        load_split("snli", "valid", tmp_path)
+        split("snli", "valid", tmp_path)
     with pytest.raises(DataError, match=r"yahoo does not exist"):
-        load_split("yahoo", "train", tmp_path)
-    with pytest.raises(DataError, match="known datasets: builtin, ptb, snli, yahoo, yelp"):
-        load_split("wikitext", "train", tmp_path)
+        split("yahoo", "train", tmp_path)
+    with pytest.raises(P.ParamsError, match="known datasets: builtin, ptb, snli, yahoo, yelp"):
+        split("wikitext", "train", tmp_path)
     monkeypatch.delenv("T5VAE_DATA_DIR", raising=False)
     with pytest.raises(DataError, match="no data directory"):
-        load_split("ptb", "train")
+        split("ptb", "train")
 
 
 def test_data_dir_from_environment(tmp_path, monkeypatch):
     write_split(tmp_path, "ptb", "test", b"x y\n")
     monkeypatch.setenv("T5VAE_DATA_DIR", str(tmp_path))
-    assert load_split("ptb", "test").sentences == ["x y"]
+    assert split("ptb", "test").sentences == ["x y"]
 
 
 def test_read_lines_whitespace_is_stripped(tmp_path):
@@ -124,13 +130,13 @@ def test_builtin_corpus_is_deterministic_with_factors():
 
 
 def test_real_ptb_split(ptb_data_dir):
-    c = load_split("ptb", "train", ptb_data_dir)
+    c = split("ptb", "train", ptb_data_dir)
     assert len(c) == 42068 and c.n_blank_skipped == 0
     assert sum(len(s.split()) for s in c.sentences) / len(c) == pytest.approx(21.1, abs=0.05)
 
 
 def test_encode_cache_stores_arrow_and_does_not_tokenise_again(tokenizer, tmp_path, monkeypatch):
-    import t5vae.data as data
+    import t5vae.data.corpora as data
 
     sentences = builtin_split("valid", size=50).sentences
     plain = encode(tokenizer, sentences, 8)

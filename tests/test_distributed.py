@@ -3,7 +3,7 @@
 Two processes equal one process with the same global batch (each takes its half of every global
 batch and DDP averages the gradients); a 2-process run interrupted mid-epoch and launched again
 ends with the weights of an uninterrupted 2-process run (each process's random streams are in the
-checkpoint); `python -m t5vae.train_run` trains a run of the grid under `accelerate launch`.
+checkpoint); `python -m t5vae.grid.train_run` trains a run of the grid under `accelerate launch`.
 The processes are launched as subprocesses: forking this (multi-threaded) test process would
 deadlock OpenMP in the children.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from conftest import tiny_t5_config
-from t5vae.model import T5VAE
+from t5vae.model.vae import T5VAE
 
 HERE = Path(__file__).resolve().parent
 HELPER = HERE / "ddp_train.py"
@@ -98,7 +98,7 @@ def test_two_process_run_resumed_mid_epoch_matches_uninterrupted(tmp_path, token
 
 def test_train_run_cli_under_accelerate_launch(tmp_path):
     """The grid's CLI under 2 processes: base model built once, phase 1 then phase 2 trained."""
-    args = ["-m", "t5vae.train_run", "--profile", "smoke", "--dataset", "builtin",
+    args = ["-m", "t5vae.grid.train_run", "--profile", "smoke", "--dataset", "builtin",
             "--stage", "phase2", "--name", "l0.5_p0.15", "--output-root", str(tmp_path)]  # fmt: skip
     proc = launch(args, processes=2)
     runs = tmp_path / "runs" / "smoke" / "builtin" / "seed0"
@@ -108,10 +108,10 @@ def test_train_run_cli_under_accelerate_launch(tmp_path):
         assert (runs / stage / "best" / "model.safetensors").is_file(), stage
     assert "phase2/l0.5_p0.15" in proc.stdout
     # the notebooks (one process) then find the run trained: nothing is trained again
-    from t5vae import pipeline as pl
+    from t5vae.notebook import steps
 
     before = (runs / "phase2/l0.5_p0.15/best/model.safetensors").stat().st_mtime_ns
-    spec = pl.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path)
-    result = pl.ensure_trained(spec, progress=False)
+    spec = steps.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path)
+    result = steps.ensure_trained(spec, progress=False)
     assert len(result.history) == spec.profile.phase2.epochs
     assert (runs / "phase2/l0.5_p0.15/best/model.safetensors").stat().st_mtime_ns == before

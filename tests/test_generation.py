@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t5vae.generation import (
+from t5vae.evaluation.generation import (
     arithmetic,
     decode,
     distinct_n,
@@ -14,7 +14,7 @@ from t5vae.generation import (
     reconstruction_bleu,
     sample_prior,
 )
-from t5vae.model import labels_to_decoder_inputs
+from t5vae.model.vae import labels_to_decoder_inputs
 
 SENTS = [
     "the chef cooked a soup yesterday and it was lovely .",

@@ -10,16 +10,16 @@ import pytest
 import torch
 
 from t5vae import cli, hub
-from t5vae import pipeline as pl
-from t5vae.model import T5VAE
+from t5vae.model.vae import T5VAE
+from t5vae.notebook import steps
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
-    spec = pl.make_spec("smoke", "builtin", "phase1", "max_pnone_frozen", root)
-    pl.ensure_trained(spec, progress=False)
-    pl.evaluate_run(spec, progress=False)
+    spec = steps.make_spec("smoke", "builtin", "phase1", "max_pnone_frozen", root)
+    steps.ensure_trained(spec, progress=False)
+    steps.evaluate_run(spec, progress=False)
     return spec
 
 
@@ -32,10 +32,10 @@ def same_weights(a: T5VAE, b: T5VAE) -> bool:
 
 def test_training_checkpoints_carry_their_tokenizer(trained):
     model, tokenizer = hub.load(str(trained.best_dir))
-    assert same_weights(model, pl.trained_model(trained))
+    assert same_weights(model, steps.trained_model(trained))
     assert (
         tokenizer("the chef cooked a soup .").input_ids
-        == pl.prepare_base(trained).tokenizer("the chef cooked a soup .").input_ids
+        == steps.prepare_base(trained).tokenizer("the chef cooked a soup .").input_ids
     )
 
 
@@ -74,7 +74,7 @@ def test_push_and_load_through_the_hub_mechanism(trained, tmp_path, monkeypatch)
     assert hub.push_run(trained, "me/t5vae-smoke").endswith("/commit/1")
     assert 'hub.load("me/t5vae-smoke")' in (uploaded / "README.md").read_text()
     model = T5VAE.from_pretrained("me/t5vae-smoke")
-    assert same_weights(model, pl.trained_model(trained)) and not model.training
+    assert same_weights(model, steps.trained_model(trained)) and not model.training
     model, tokenizer = hub.load("me/t5vae-smoke")
     assert tokenizer.eos_token_id == 1
 

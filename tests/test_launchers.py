@@ -11,12 +11,12 @@ import pytest
 import submitit
 
 from conftest import REPO
-from t5vae import pipeline as pl
-from t5vae import reproduce
-from t5vae.compare import compare
-from t5vae.jobs import Job
-from t5vae.launchers import run_with_executor
-from t5vae.results import read_results
+from t5vae.grid import reproduce
+from t5vae.grid.jobs import Job
+from t5vae.grid.launchers import run_with_executor
+from t5vae.notebook import steps
+from t5vae.report.compare import compare
+from t5vae.report.results import read_results
 
 GRID = [
     "--profile",
@@ -63,7 +63,7 @@ def test_submitit_local_executor_gives_the_tables_of_the_local_launcher(tmp_path
     assert reproduce.main([*GRID, "--output-root", str(tmp_path / "local"), "--no-tables"]) == 0
     jobs, local = tmp_path / "jobs" / "results" / "smoke", tmp_path / "local" / "results" / "smoke"
     assert compare(jobs, local).ok  # the same numbers, run for run
-    from t5vae.tables import write_tables
+    from t5vae.report.tables import write_tables
 
     assert write_tables(jobs)["md"].read_text() == write_tables(local)["md"].read_text()
     capsys.readouterr()
@@ -76,7 +76,7 @@ def test_submitit_local_executor_gives_the_tables_of_the_local_launcher(tmp_path
 def test_a_killed_job_resumes_when_resubmitted(tmp_path):
     """A job killed after its first epoch (as a preempted one) is reported; resubmitted, it resumes
     from last/ and ends with the reference's numbers."""
-    spec = pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)
+    spec = steps.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)
     executor = submitit.LocalExecutor(folder=str(tmp_path / "jobs"))
     status = {}
     thread = threading.Thread(
@@ -101,12 +101,12 @@ def test_a_killed_job_resumes_when_resubmitted(tmp_path):
     reference = REPO / "reference" / "smoke"
     result = compare(spec.results_dir, reference, keys=[key])
     assert result.ok, result.verdict
-    assert len(pl.history(spec)) == 2
+    assert len(steps.history(spec)) == 2
 
 
 @pytest.mark.slow
 def test_a_failing_job_is_reported_with_its_log(tmp_path):
-    spec = pl.make_spec(
+    spec = steps.make_spec(
         "smoke", "ptb", "phase1", "max_pnone_frozen", tmp_path, data_dir=str(tmp_path / "none")
     )
     status = run_with_executor(
@@ -122,13 +122,13 @@ def test_a_failing_job_is_reported_with_its_log(tmp_path):
 def test_a_failure_is_named_by_its_last_exception_line():
     from submitit.core.utils import FailedJobError
 
-    from t5vae.launchers import _reason
+    from t5vae.grid.launchers import _reason
 
     trace = (
         'Traceback (most recent call last):\n  File "x.py", line 1\n'
         "papermill.exceptions.PapermillExecutionError: \n" + "-" * 75 + "\n"
         'Exception encountered at "In [6]":\nDataError    Traceback (most recent call last)\n'
-        "----> 1 pl.prepare_base(spec)\nDataError: data directory /x/ptb does not exist."
+        "----> 1 steps.prepare_base(spec)\nDataError: data directory /x/ptb does not exist."
     )
     error = FailedJobError(
         f"Job (task=0) failed during processing with trace:\n{'-' * 22}\n{trace}\n{'-' * 22}\n"
@@ -148,7 +148,7 @@ def test_jobs_in_threads_run_in_notebooks_and_leave_the_process_where_it_was(tmp
 
     import nbformat
 
-    from t5vae.jobs import NOTEBOOKS, execute
+    from t5vae.grid.jobs import NOTEBOOKS, execute
 
     def notebook(name: str, sleep_s: float) -> str:
         nb = nbformat.v4.new_notebook()

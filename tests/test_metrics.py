@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from t5vae.data import collate, encode
-from t5vae.metrics import (
+from t5vae.data.corpora import collate, encode
+from t5vae.evaluation.metrics import (
     METRIC_KEYS,
     active_units,
     batched_mutual_information,
@@ -16,7 +16,7 @@ from t5vae.metrics import (
     iw_log_marginal,
     mutual_information,
 )
-from t5vae.objectives import log_normal_diag
+from t5vae.model.objectives import log_normal_diag
 
 
 # ---------------------------------------------------------------- importance weighting

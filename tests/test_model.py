@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import tiny_t5_config
-from t5vae.data import collate, encode
-from t5vae.model import T5VAE, masked_pool
+from t5vae.data.corpora import collate, encode
+from t5vae.model.vae import T5VAE, masked_pool
 
 SENTENCES = [
     "the chef cooked a soup yesterday and it was lovely .",

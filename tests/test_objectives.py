@@ -8,9 +8,8 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from t5vae.data import collate, encode
-from t5vae.model import labels_to_decoder_inputs, reparameterize
-from t5vae.objectives import (
+from t5vae.data.corpora import collate, encode
+from t5vae.model.objectives import (
     KLSchedule,
     Objective,
     bag_of_words_nll,
@@ -20,6 +19,7 @@ from t5vae.objectives import (
     vae_loss,
     word_dropout,
 )
+from t5vae.model.vae import labels_to_decoder_inputs, reparameterize
 
 
 def test_kl_is_zero_for_standard_normal_posterior():

@@ -30,7 +30,7 @@ def test_torch_is_a_range_and_the_lock_pins_the_cpu_build():
     pyproject's ranges (the locked environment is one point of the ranged one)."""
     from packaging.requirements import Requirement
 
-    from t5vae.environment import canonical, read_lock
+    from t5vae.report.environment import canonical, read_lock
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     deps = project["dependencies"]
@@ -58,7 +58,7 @@ def test_torch_is_a_range_and_the_lock_pins_the_cpu_build():
 
 
 def test_lock_parsing_and_differences(tmp_path):
-    from t5vae.environment import differences, lock_hash, read_lock
+    from t5vae.report.environment import differences, lock_hash, read_lock
 
     lock = tmp_path / "lock.txt"
     lock.write_text(
@@ -82,7 +82,14 @@ def test_the_locked_install_is_exactly_the_lock():
     import sys
     from pathlib import Path
 
-    from t5vae.environment import LOCK_FILE, differences, installed, lock_hash, read_lock, record
+    from t5vae.report.environment import (
+        LOCK_FILE,
+        differences,
+        installed,
+        lock_hash,
+        read_lock,
+        record,
+    )
 
     stamp = Path(sys.prefix) / ".t5vae-installed"
     if not stamp.is_file() or not stamp.read_text().startswith("locked"):

@@ -5,17 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t5vae.data import collate, encode, load_split
-from t5vae.model import T5VAE
-from t5vae.objectives import Objective, vae_loss
-from t5vae.phases import TrainConfig, set_trainable
-from t5vae.tokenizer import load_tokenizer
+from t5vae.config import params as P
+from t5vae.data.corpora import collate, encode, load_split
+from t5vae.data.tokenizer import load_tokenizer
+from t5vae.model.objectives import Objective, vae_loss
+from t5vae.model.vae import T5VAE
+from t5vae.training.config import TrainConfig
+from t5vae.training.phases import set_trainable
 
 
 def test_t5_small_forward_backward_on_ptb(t5_small_dir, ptb_data_dir):
     torch.manual_seed(0)
     tokenizer = load_tokenizer(t5_small_dir)
-    sentences = load_split("ptb", "valid", ptb_data_dir).sentences[:8]
+    sentences = load_split(P.load_dataset("ptb"), "valid", ptb_data_dir).sentences[:8]
     model = T5VAE.from_base(str(t5_small_dir), latent_dim=32, pooling="max", pretrained=False)
     set_trainable(model, TrainConfig(phase="phase2"))
     batch = collate(encode(tokenizer, sentences, max_length=128).ids, tokenizer.pad_token_id)
@@ -39,8 +41,8 @@ def test_paper_dry_run_executes_one_run_per_stage(
 ):
     """./reproduce.sh --profile paper --dry-run on PTB: the paper's code path (t5-small shape,
     batch 128, K = 500, every notebook, tables) runs end to end; peak memory per stage is reported."""
-    from t5vae import reproduce
-    from t5vae.results import read_results, result_files
+    from t5vae.grid import reproduce
+    from t5vae.report.results import read_results, result_files
 
     monkeypatch.setenv("T5VAE_SHARED_DIR", str(t5_small_dir.parents[1]))
     args = ["--profile", "paper", "--dry-run", "--datasets", "ptb", "--phase1-variants", "max_pnone_frozen",
@@ -68,7 +70,7 @@ def test_paper_plan_runs_offline_from_the_shared_config(
     """./reproduce.sh --profile paper --plan without the Hub: t5-small's config and tokenizer from
     $T5VAE_SHARED_DIR (random weights: the plan times shapes), real PTB. Batch and K made small
     here (the full plan takes minutes per batch on this CPU: README)."""
-    from t5vae import reproduce
+    from t5vae.grid import reproduce
 
     monkeypatch.setenv("T5VAE_SHARED_DIR", str(t5_small_dir.parents[1]))
     args = ["--profile", "paper", "--plan", "--datasets", "ptb", "--output-root", str(tmp_path),

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from t5vae import params as P
+from t5vae.config import params as P
 
 GRID_PHASE1 = {f"{pool}_p{p}_{fr}" for pool in ("max", "mean") for p in ("none", "0.15", "0.4")
                for fr in ("frozen", "unfrozen")}  # fmt: skip
@@ -55,7 +55,7 @@ BAD = [
         "profiles/quick",
         "phase2_from_decoder",
         "half",
-        r"quick\.yaml: phase2_from_decoder: must be null, frozen or unfrozen",
+        r"quick\.yaml: phase2_from_decoder: must be one of null, frozen, unfrozen",
     ),
     (
         "phase2/l0.5_p0.15",
@@ -124,7 +124,12 @@ BAD = [
         "shared",
         r"phase1_embeddings: must be one of",
     ),
-    ("profiles/smoke", "model.latent_dim", 0, r"smoke\.yaml: model\.latent_dim: must be >= 1"),
+    (
+        "profiles/smoke",
+        "model.latent_dim",
+        0,
+        r"smoke\.yaml: model\.latent_dim: must be an integer >= 1",
+    ),
     ("profiles/smoke", "model.latnt_dim", 4, r"smoke\.yaml: model\.latnt_dim: unknown key"),
     ("profiles/smoke", "eval.iw_samples", 0, r"smoke\.yaml: eval\.iw_samples: must be >= 1"),
     ("profiles/smoke", "phase2.lr", -1.0, r"smoke\.yaml: phase2\.lr: must be >= 0"),
@@ -147,7 +152,7 @@ BAD = [
     ),
     ("profiles/smoke", "cpu_threads", 0, r"smoke\.yaml: cpu_threads: must be >= 1"),
     ("datasets/ptb", "max_length", 1, r"ptb\.yaml: max_length: must be >= 2"),
-    ("datasets/ptb", "source", "ftp", r"ptb\.yaml: source: must be files, hub or builtin"),
+    ("datasets/ptb", "source", "ftp", r"ptb\.yaml: source: must be one of files, hub, builtin"),
     ("datasets/ptb", "name", "wiki", r"ptb\.yaml: name: must equal the file name"),
 ]
 
@@ -201,7 +206,7 @@ def test_dataset_tokenizer_settings_override_the_profile(params_copy):
     path = params_copy / "datasets" / "ptb.yaml"
     path.write_text(path.read_text().replace("model_type: unigram", "model_type: trigram"))
     with pytest.raises(
-        P.ParamsError, match=r"ptb\.yaml: model_type: must be unigram, bpe, word or char"
+        P.ParamsError, match=r"ptb\.yaml: model_type: must be one of unigram, bpe, word, char"
     ):
         P.load_dataset("ptb", params_copy)
     path.write_text("source: files\ntokenizer: {source: base}\n")
@@ -239,23 +244,23 @@ def test_overrides_are_validated_like_yaml_values():
 
 
 def test_overrides_are_recorded_and_part_of_the_run_identity(tmp_path):
-    from t5vae import pipeline as pl
-    from t5vae.metrics import METRIC_KEYS
-    from t5vae.results import is_complete, write_results
+    from t5vae.evaluation.metrics import METRIC_KEYS
+    from t5vae.notebook import steps
+    from t5vae.report.results import is_complete, write_results
 
-    plain = pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)
-    other = pl.make_spec(
+    plain = steps.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)
+    other = steps.make_spec(
         "smoke", "builtin", "phase2", "vanilla", tmp_path, overrides=["phase2.epochs=3"]
     )
     assert other.params()["profile"]["overrides"] == ["phase2.epochs=3"]
     assert other.identity != plain.identity and other.results_file != plain.results_file
     assert other.base_dir == plain.base_dir  # the base does not depend on phase 2: built once
     # ... nor on how its sentences are named: the first 200 ("data", smoke's train_size) == 200
-    base = [pl.make_spec("smoke", "builtin", "base", "base", tmp_path, overrides=o).base_dir
+    base = [steps.make_spec("smoke", "builtin", "base", "base", tmp_path, overrides=o).base_dir
             for o in (None, ["pretrain.train_size=200"], ["pretrain.train_size=100"])]  # fmt: skip
     assert base[0] == base[1] != base[2]
     assert (
-        pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path, seed=1).identity
+        steps.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path, seed=1).identity
         != plain.identity
     )
     record = write_results(other, dict.fromkeys(METRIC_KEYS, 1.0))
@@ -290,10 +295,10 @@ def test_phase2_can_start_from_the_same_phase1_variant_with_the_decoder_unfrozen
 def test_fields_added_later_change_no_identity_at_their_old_behaviour():
     """identity.ADDED_LATER: a field holding the value that reproduces the old behaviour is left
     out of a run's identity (committed results stay valid); any other value is part of it."""
-    from t5vae import pipeline as pl
+    from t5vae.notebook import steps
 
     def identity(*overrides):
-        return pl.make_spec(
+        return steps.make_spec(
             "smoke", "builtin", "phase2", "l0.5_pnone", overrides=list(overrides)
         ).identity
 
@@ -305,7 +310,9 @@ def test_fields_added_later_change_no_identity_at_their_old_behaviour():
     # select_after_warmup: true is the default now, false the old behaviour (left out); phase 1
     # (no warm-up) trains the same either way, and true is left out there
     def decisive(*overrides):
-        spec = pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", overrides=list(overrides))
+        spec = steps.make_spec(
+            "smoke", "builtin", "phase2", "l0.5_pnone", overrides=list(overrides)
+        )
         return spec._decisive_params()["profile"]
 
     assert "select_after_warmup" in decisive()["phase2"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from t5vae import params as P
-from t5vae import reproduce
-from t5vae.plan import Costs, combine, estimate
+from t5vae.config import params as P
+from t5vae.grid import reproduce
+from t5vae.grid.cost import Costs, combine, estimate
 
 
 def test_the_estimate_multiplies_unit_costs_by_the_grids_work():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t5vae.probe import factor_probe
+from t5vae.evaluation.probe import factor_probe
 
 
 def test_probe_separates_encoded_from_ignored_factors():
@@ -27,7 +27,7 @@ def test_probe_on_samples_ignores_sub_noise_differences_of_the_mean():
     decoder can use: a probe on z ~ q(z|x) is at chance, where a standardised probe on mu is not."""
     import torch
 
-    from t5vae.model import reparameterize
+    from t5vae.model.vae import reparameterize
 
     n = 600
     factors = [{"tense": ["past", "present", "future"][i % 3]} for i in range(n)]

@@ -11,12 +11,12 @@ import shutil
 import pytest
 
 from conftest import REPO
-from t5vae import pipeline as pl
-from t5vae import reproduce
-from t5vae.claims import write_claims
-from t5vae.compare import compare
-from t5vae.results import read_results, result_files
-from t5vae.tables import write_tables
+from t5vae.grid import reproduce
+from t5vae.notebook import steps
+from t5vae.report.claims import write_claims
+from t5vae.report.compare import compare
+from t5vae.report.results import read_results, result_files
+from t5vae.report.tables import write_tables
 
 REFERENCE = REPO / "reference"
 SMOKE_RUNS = [("phase1", "max_p0.15_frozen"), ("phase2", "l0.5_p0.15")]
@@ -36,9 +36,9 @@ def test_smoke_run_reproduces_the_reference(tmp_path, run):
     the reference's environment, within the reference seeds' spread in another)."""
     stage, name = run
     _reference_file(stage, name)
-    spec = pl.make_spec("smoke", "builtin", stage, name, tmp_path, seed=0)
-    pl.ensure_trained(spec, progress=False)
-    pl.evaluate_run(spec, progress=False)
+    spec = steps.make_spec("smoke", "builtin", stage, name, tmp_path, seed=0)
+    steps.ensure_trained(spec, progress=False)
+    steps.evaluate_run(spec, progress=False)
     result = compare(spec.results_dir, REFERENCE / "smoke", keys=[spec.key])
     assert result.ok, result.verdict + "\n" + result.metrics.to_string()
     assert len(result.metrics) >= 12  # every metric was compared, none skipped
@@ -78,7 +78,7 @@ def test_fresh_output_recomputes_then_complete_output_skips(tmp_path, capsys):
     assert reproduce.main(args) == 0
     out = capsys.readouterr().out
     assert "0 complete" in out and "2 to run" in out and "[base]" in out
-    assert "start builtin/seed0/phase1-max_pnone_frozen" in out
+    assert "builtin/seed0/phase1-max_pnone_frozen: started" in out
     assert out.strip().splitlines()[-1].startswith("verdict: 2/2 runs match the reference")
     stamps = {p: p.stat().st_mtime_ns for p in result_files(tmp_path / "results" / "smoke")}
     assert len(stamps) == 2
@@ -107,7 +107,7 @@ def test_committed_results_keep_their_identity_under_this_code(profile):
         stored = record["provenance"].get("identity")
         if stored is None:  # written before results recorded an identity
             continue
-        spec = pl.make_spec(profile, record["dataset"], record["stage"], record["name"],
+        spec = steps.make_spec(profile, record["dataset"], record["stage"], record["name"],
                             seed=record["seed"])  # fmt: skip
         assert spec.identity == stored, path
         checked += 1

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from conftest import tiny_t5_config
-from t5vae import pipeline as pl
-from t5vae.data import collate, encode
-from t5vae.model import T5VAE
-from t5vae.objectives import Objective, vae_loss
-from t5vae.released import SWITCHES, ReleasedSwitches
+from t5vae.data.corpora import collate, encode
+from t5vae.model.objectives import Objective, vae_loss
+from t5vae.model.released import SWITCHES, ReleasedSwitches
+from t5vae.model.vae import T5VAE
+from t5vae.notebook import steps
 
 SENTENCES = ["the chef cooked a soup yesterday and it was lovely .", "the team won .",
              "my sister will record an album tomorrow and it will be great ."]  # fmt: skip
@@ -28,7 +28,7 @@ def model_with(tokenizer, **options):
 
 def test_every_switch_is_off_by_default():
     assert not ReleasedSwitches().any() and set(SWITCHES) == set(vars(ReleasedSwitches()))
-    cfg = pl.train_config(pl.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", "/tmp/x"))
+    cfg = steps.train_config(steps.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", "/tmp/x"))
     assert not cfg.objective.deletion_swap and not cfg.objective.rec_per_token
     assert cfg.objective.kl_schedule.kind == "linear"
 
@@ -128,14 +128,14 @@ def test_rec_per_token_averages_over_padded_positions(tokenizer, on):
 
 def test_profile_switches_reach_the_run(tmp_path):
     sets = [f"released.{s}=true" for s in SWITCHES]
-    p2 = pl.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path, overrides=sets)
-    cfg = pl.train_config(p2)
+    p2 = steps.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path, overrides=sets)
+    cfg = steps.train_config(p2)
     assert cfg.objective.deletion_swap and cfg.objective.rec_per_token
     schedule = cfg.kl_weight_schedule(total_steps=1000, steps_per_epoch=100)
     assert max(schedule(s) for s in range(1000)) < 0.1  # the 100-epoch ramp in a 10-epoch run
-    p1 = pl.make_spec("smoke", "builtin", "phase1", "max_pnone_frozen", tmp_path, overrides=sets)
-    assert pl.train_config(p1).phase1_embeddings == "frozen"
-    model = pl.new_model(p1, "max")
+    p1 = steps.make_spec("smoke", "builtin", "phase1", "max_pnone_frozen", tmp_path, overrides=sets)
+    assert steps.train_config(p1).phase1_embeddings == "frozen"
+    model = steps.new_model(p1, "max")
     assert (
         model.config.released_memory_view
         and model.config.released_pooling
@@ -144,11 +144,11 @@ def test_profile_switches_reach_the_run(tmp_path):
 
 
 def test_released_metrics_table_uses_the_released_formulas(tmp_path):
-    from t5vae.metrics import METRIC_KEYS
-    from t5vae.results import collect, write_results
-    from t5vae.tables import released_frame
+    from t5vae.evaluation.metrics import METRIC_KEYS
+    from t5vae.report.released import released_frame
+    from t5vae.report.results import collect, write_results
 
-    spec = pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)
+    spec = steps.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)
     metrics = dict.fromkeys(METRIC_KEYS, 1.0) | {"rec": 30.0, "kl": 2.0, "neg_elbo": 32.0, "nll": 31.0,
                                                  "n_sentences": 10, "n_tokens": 110, "mi_batch256": 0.5}  # fmt: skip
     write_results(spec, metrics)

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from t5vae import params as P
-from t5vae import pipeline as pl
-from t5vae import reproduce
-from t5vae.metrics import METRIC_KEYS
-from t5vae.results import (
+from t5vae.config import params as P
+from t5vae.evaluation.metrics import METRIC_KEYS
+from t5vae.grid import reproduce, scheduler
+from t5vae.notebook import steps
+from t5vae.report.results import (
     ResultsError,
     collect,
     is_complete,
@@ -28,7 +28,7 @@ from t5vae.results import (
     write_failure,
     write_results,
 )
-from t5vae.tables import write_tables
+from t5vae.report.tables import write_tables
 
 
 def fake_metrics(value: float = 1.0) -> dict:
@@ -37,7 +37,7 @@ def fake_metrics(value: float = 1.0) -> dict:
 
 @pytest.fixture
 def spec(tmp_path):
-    return pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path)
+    return steps.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path)
 
 
 def test_corrupted_or_truncated_results_are_named_and_never_loaded(spec):
@@ -59,8 +59,8 @@ def test_corrupted_or_truncated_results_are_named_and_never_loaded(spec):
 
 
 def test_failed_runs_are_listed_as_failed_not_omitted(tmp_path):
-    ok = pl.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path)
-    bad = pl.make_spec("smoke", "builtin", "phase2", "l3_p0.15", tmp_path)
+    ok = steps.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path)
+    bad = steps.make_spec("smoke", "builtin", "phase2", "l3_p0.15", tmp_path)
     write_results(ok, fake_metrics())
     write_failure(bad, "TrainingDiverged: loss is nan at step 3")
     assert not is_complete(bad.results_file)
@@ -115,12 +115,12 @@ def test_bad_parameters_stop_before_any_run(tmp_path, capsys):
 
 def test_grid_goes_on_after_a_failure_and_marks_dependents(tmp_path, monkeypatch):
     jobs = [
-        reproduce.Job(pl.make_spec("smoke", "builtin", "phase1", "max_p0.15_frozen", tmp_path)),
+        reproduce.Job(steps.make_spec("smoke", "builtin", "phase1", "max_p0.15_frozen", tmp_path)),
         reproduce.Job(
-            pl.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path),
+            steps.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path),
             ["builtin/seed0/phase1-max_p0.15_frozen"],
         ),  # fmt: skip
-        reproduce.Job(pl.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)),
+        reproduce.Job(steps.make_spec("smoke", "builtin", "phase2", "vanilla", tmp_path)),
     ]
 
     def fake_run(job):
@@ -129,8 +129,8 @@ def test_grid_goes_on_after_a_failure_and_marks_dependents(tmp_path, monkeypatch
         write_results(job.spec, fake_metrics())
         return "done"
 
-    monkeypatch.setattr(reproduce, "run_job", fake_run)
-    status = reproduce._run_grid(jobs, 1, time.time())
+    monkeypatch.setattr(scheduler, "run_job", fake_run)
+    status = scheduler.schedule(jobs, scheduler.LocalBackend(1), max_running=1)
     assert status["builtin/seed0/phase2-vanilla"] == "done"
     assert status["builtin/seed0/phase1-max_p0.15_frozen"].startswith("failed: RuntimeError")
     assert (
@@ -169,7 +169,7 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, how):
     """Interrupt mid-grid (Ctrl-C of the whole grid, or SIGKILL of the kernel running a notebook),
     then run again: finished runs are kept, the rest completes (a killed run is recorded as failed,
     then resumed), and the metrics equal the committed (uninterrupted) smoke reference."""
-    args = [sys.executable, "-m", "t5vae.reproduce", "--profile", "smoke", "--output-root", str(tmp_path),
+    args = [sys.executable, "-m", "t5vae.grid.reproduce", "--profile", "smoke", "--output-root", str(tmp_path),
             "--phase1-variants", "max_pnone_frozen", "--techniques", "l0.5_pnone", "--no-tables"]  # fmt: skip
     env = {**os.environ, "TQDM_DISABLE": "1"}
     first = tmp_path / "results" / "smoke" / "builtin" / "seed0" / "phase1-max_pnone_frozen.json"
@@ -243,9 +243,9 @@ def test_overrides_reach_the_notebooks_and_their_own_folder(tmp_path, capsys):
 def test_a_profile_can_track_a_run_with_tensorboard(tmp_path):
     """tracking.log_with in the profile (here via --set) reaches training: the run's folder gets
     TensorBoard event files."""
-    spec = pl.make_spec("smoke", "builtin", "phase1", "max_pnone_frozen", tmp_path,
+    spec = steps.make_spec("smoke", "builtin", "phase1", "max_pnone_frozen", tmp_path,
                         overrides=["tracking.log_with=tensorboard"])  # fmt: skip
-    pl.ensure_trained(spec, progress=False)
+    steps.ensure_trained(spec, progress=False)
     assert list((spec.run_dir / "tracking").rglob("events.out.tfevents*"))
 
 
@@ -254,7 +254,7 @@ def test_profile_parameters_compare_as_this_code_reads_them():
     missing field takes its default (which reproduces the old behaviour); a changed value is."""
     from dataclasses import asdict
 
-    from t5vae.results import profile_setting
+    from t5vae.report.results import profile_setting
 
     now = asdict(P.load_profile("smoke"))  # (its phase1 keeps the defaults)
     old = {k: v for k, v in now.items() if k not in ("released", "tracking", "launcher")}

@@ -1,4 +1,4 @@
-"""Studies (python -m t5vae.study): rows validated before anything runs, each row an ordinary
+"""Studies (python -m t5vae.grid.study): rows validated before anything runs, each row an ordinary
 ./reproduce.sh call, the table computed from the rows' results files."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ import shutil
 import pytest
 
 from conftest import REPO
-from t5vae import params as P
-from t5vae import study as S
-from t5vae.metrics import METRIC_KEYS
-from t5vae.results import read_results, write_results
+from t5vae.config import params as P
+from t5vae.config import paths
+from t5vae.evaluation.metrics import METRIC_KEYS
+from t5vae.grid import study as S
+from t5vae.report import study as RS
+from t5vae.report.results import read_results, write_results
 
 
 @pytest.fixture
@@ -63,18 +65,17 @@ def test_a_row_is_a_reproduce_call_and_the_table_comes_from_its_results(params_c
     for i, row in enumerate(study.rows):
         files[i] = []
         for seed, value in zip((0, 1), (2.0, 4.0), strict=True):
-            spec = study.spec(row, seed)
-            spec.root = tmp_path
+            spec = study.spec(row, seed, tmp_path)
             write_results(
                 spec, dict.fromkeys(METRIC_KEYS, value + i), history=[{"epoch": 1}] * (i + 2)
             )
             files[i].append(spec.results_file)
     assert study.spec(study.rows[1], 0).profile.name.startswith("smoke+")  # its own folder
-    t = S.table(study, files).set_index("setting")
+    t = RS.table(study, files).set_index("setting")
     assert t.loc["plain", "rec"] == "3.00 ± 1.41" and t.loc["longer", "kl"] == "4.00 ± 1.41"
     assert t.loc["longer", "epochs"] == "3.00 ± 0.00" and t.loc["plain", "n"] == 2
-    md = S.write_study(study, tmp_path, files)["md"].read_text()
-    assert "| plain | 2 | 3.00 ± 1.41 |" in md and "python -m t5vae.study t" in md
+    md = RS.write_study(study, tmp_path, files)["md"].read_text()
+    assert "| plain | 2 | 3.00 ± 1.41 |" in md and "python -m t5vae.grid.study t" in md
 
 
 def test_the_study_set_applies_to_every_row_and_a_row_replaces_its_keys(params_copy, tmp_path):
@@ -94,7 +95,7 @@ def test_the_study_set_applies_to_every_row_and_a_row_replaces_its_keys(params_c
     assert [s.profile.phase1.epochs for s in specs] == [2, 3]
     assert {s.profile.data.train_size for s in specs} == {100}
     assert (
-        "every row with the study's `set`" in S.write_study(study, tmp_path, {})["md"].read_text()
+        "every row with the study's `set`" in RS.write_study(study, tmp_path, {})["md"].read_text()
     )
 
 
@@ -102,13 +103,13 @@ def test_the_study_set_applies_to_every_row_and_a_row_replaces_its_keys(params_c
 def test_committed_study_tables_are_what_their_results_files_give(name, tmp_path):
     """reference/studies/<name>/: the table is computed from the rows' committed results files,
     and each row's files are the runs its settings name (the identity of its overrides)."""
-    folder = S.reference_dir(name)
+    folder = paths.study_reference_dir(name)
     study = S.load_study(name)
-    files = S.reference_files(folder, study)
+    files = RS.reference_files(folder, study)
     assert all(len(files[i]) == len(study.seeds) for i in files), "a row lacks a seed"
-    paths = S.write_study(study, tmp_path, files)
-    assert paths["md"].read_text() == (folder / f"{name}.md").read_text()
-    assert paths["csv"].read_text() == (folder / f"{name}.csv").read_text()
+    written = RS.write_study(study, tmp_path, files)
+    assert written["md"].read_text() == (folder / f"{name}.md").read_text()
+    assert written["csv"].read_text() == (folder / f"{name}.csv").read_text()
     for i, row in enumerate(study.rows):
         for path in files[i]:
             seed = int(path.parent.name.removeprefix("seed"))

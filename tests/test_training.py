@@ -8,11 +8,11 @@ from dataclasses import fields
 import pytest
 import torch
 
-import t5vae.training as training
-from t5vae.model import T5VAE
-from t5vae.objectives import Objective
-from t5vae.phases import TrainConfig
-from t5vae.training import TrainingDiverged, train
+import t5vae.training.loop as training
+from t5vae.model.objectives import Objective
+from t5vae.model.vae import T5VAE
+from t5vae.training.config import TrainConfig
+from t5vae.training.loop import TrainingDiverged, train
 
 
 def snapshot(model):

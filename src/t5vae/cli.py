@@ -19,8 +19,8 @@ import sys
 
 def _evaluate(args) -> int:
     from t5vae import hub
-    from t5vae.data import read_lines
-    from t5vae.metrics import evaluate
+    from t5vae.data.corpora import read_lines
+    from t5vae.evaluation.metrics import evaluate
 
     model, tokenizer = hub.load(args.checkpoint, args.tokenizer)
     sentences, _, _ = read_lines(args.sentences)
@@ -33,8 +33,8 @@ def _evaluate(args) -> int:
 def _generate(args) -> int:
     import torch
 
-    from t5vae import generation as gen
     from t5vae import hub
+    from t5vae.evaluation import generation as gen
 
     model, tokenizer = hub.load(args.checkpoint, args.tokenizer)
     kw = {"max_new_tokens": args.max_new_tokens, "strategy": args.strategy, "top_p": args.top_p,
@@ -51,7 +51,7 @@ def _generate(args) -> int:
 
 def _push(args) -> int:
     from t5vae import hub
-    from t5vae.runs import make_spec
+    from t5vae.config.run import make_spec
 
     spec = make_spec(args.profile, args.dataset, args.stage, args.name, seed=args.seed)
     print(hub.push_run(spec, args.repo_id, private=args.private))
@@ -63,8 +63,8 @@ def parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)  # fmt: skip
     sub = ap.add_subparsers(dest="command", required=True)
     for name, help_ in (("reproduce", "run the grid (./reproduce.sh --help for its options)"),
-                        ("train", "train one run (python -m t5vae.train_run --help)"),
-                        ("study", "a study table (python -m t5vae.study --help)")):  # fmt: skip
+                        ("train", "train one run (python -m t5vae.grid.train_run --help)"),
+                        ("study", "a study table (python -m t5vae.grid.study --help)")):  # fmt: skip
         sub.add_parser(name, help=help_, add_help=False)  # its own parser reads the rest
     for name in ("evaluate", "generate"):
         p = sub.add_parser(name, help=f"{name} with a checkpoint folder or Hub id")
@@ -107,11 +107,11 @@ def main(argv=None) -> int:
     if rest and args.command not in ("reproduce", "train", "study"):
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "reproduce":
-        from t5vae.reproduce import main as run
+        from t5vae.grid.reproduce import main as run
     elif args.command == "train":
-        from t5vae.train_run import main as run
+        from t5vae.grid.train_run import main as run
     elif args.command == "study":
-        from t5vae.study import main as run
+        from t5vae.grid.study import main as run
     else:
         return {"evaluate": _evaluate, "generate": _generate, "push": _push}[args.command](args)
     return run(rest)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from t5vae.metrics import metric
-from t5vae.model import T5VAE, looks_like_repo_id
+from t5vae.evaluation.metrics import metric
+from t5vae.model.vae import T5VAE, looks_like_repo_id
 
 CARD_METRICS = ("nll", "ppl", "ppl_word", "neg_elbo", "rec", "kl", "mi", "au", "bleu", "distinct_2")
 
@@ -31,7 +31,7 @@ def checkpoint_folder(checkpoint: str, **download_kw) -> Path:
 def load(checkpoint: str, tokenizer: str | None = None, **download_kw):
     """(model, tokenizer) from a checkpoint folder or Hub repository; the tokenizer is the one
     saved with the checkpoint unless `tokenizer` names another (a folder or Hub name)."""
-    from t5vae.tokenizer import load_tokenizer
+    from t5vae.data.tokenizer import load_tokenizer
 
     folder = checkpoint_folder(checkpoint, **download_kw)
     model = T5VAE.from_pretrained(folder)
@@ -66,7 +66,7 @@ def model_card(record: dict, repo_id: str | None = None) -> dict:
         f"- {record['stage']} `{record['name']}`: `{json.dumps(stage_params.get('objective', {}))}`",
         f"- code: commit `{prov.get('git_commit')}`, torch {prov['versions'].get('torch')}, "
         f"transformers {prov['versions'].get('transformers')}; device {prov.get('device')}", "",
-        "## Use", "", "```python", "from t5vae import hub", "from t5vae.generation import reconstruct, sample_prior", "",
+        "## Use", "", "```python", "from t5vae import hub", "from t5vae.evaluation.generation import reconstruct, sample_prior", "",
         f'model, tokenizer = hub.load("{name}")',
         'print(reconstruct(model, tokenizer, ["the chef cooked a soup ."]))',
         "print(sample_prior(model, tokenizer, 3))", "```", "",
@@ -77,8 +77,8 @@ def model_card(record: dict, repo_id: str | None = None) -> dict:
 def export_run(spec, folder: str | Path) -> Path:
     """The run's selected checkpoint, its tokenizer and a model card from its results file, in
     `folder` (what push_run uploads)."""
-    from t5vae.pipeline import prepare_base, trained_model
-    from t5vae.results import read_results
+    from t5vae.notebook.steps import prepare_base, trained_model
+    from t5vae.report.results import read_results
 
     record = read_results(spec.results_file)
     model = trained_model(spec)

@@ -1,0 +1,38 @@
+"""How the report writes: markdown and LaTeX tables, figures as PNG (atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from t5vae.utils.files import atomic_file
+
+
+def markdown_table(t: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(t.columns) + " |", "|" + "|".join("---" for _ in t.columns) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in t.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _tex(s) -> str:
+    return (str(s).replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
+            .replace("±", "$\\pm$"))  # fmt: skip
+
+
+def latex_table(t: pd.DataFrame, caption: str, label: str) -> str:
+    lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{_tex(caption)}}}\\label{{{label}}}",
+             "\\begin{tabular}{l" + "r" * (len(t.columns) - 1) + "}", "\\hline",
+             " & ".join(_tex(c) for c in t.columns) + " \\\\", "\\hline"]  # fmt: skip
+    lines += [" & ".join(_tex(v) for v in row) + " \\\\" for row in t.itertuples(index=False)]
+    lines += ["\\hline", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(lines)
+
+
+def save_figure(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path

@@ -1,0 +1,156 @@
+"""The paper's tables (md/csv/tex), generated from results files only (figures: figures.py).
+
+Every cell is a mean over the seeds that finished, with the sample standard deviation when there
+are several (`12.63 ± 0.35`); the `n` column counts a run's seeds, and a cell computed from fewer
+seeds than its row says so (`(n=2)`). `tables.csv` keeps one row per run and seed (the raw
+numbers), `summary.csv` the mean, standard deviation and count of every metric.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from t5vae.evaluation.metrics import METRICS, metric
+from t5vae.report.format import latex_table, markdown_table
+from t5vae.report.results import collect, metric_columns, provenance_warnings
+from t5vae.utils.files import atomic_write_text
+
+STAGE_TITLES = {"phase1": "Phase 1 variants (encoder pretraining)", "phase2": "Phase 2 ablation"}
+
+
+def table_columns(stage: str) -> list[str]:
+    """The metrics a stage's table shows, in the registry's order (metrics.METRICS)."""
+    return [m.name for m in METRICS.values() if stage in m.tables]
+
+
+def _fmt(v, col: str, n: int = 1) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    return metric(col).format(v, n)
+
+
+def mean_std_cell(values: pd.Series, col: str, row_n: int | None = None) -> str:
+    """`mean ± std` over seeds (sample std, ddof 1), `mean` alone for one seed, `(n=k)` when the
+    cell has fewer values than its row."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return "-"
+    text = _fmt(float(v.mean()), col, len(v))
+    if len(v) > 1:
+        text += " ± " + _fmt(float(v.std(ddof=1)), col, len(v))
+    if row_n is not None and len(v) != row_n:
+        text += f" (n={len(v)})"
+    return text
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, stage, name): label, n ok seeds, failed seeds, mean/std/n per metric."""
+    rows = []
+    if df.empty:
+        return pd.DataFrame(rows)
+    metrics = metric_columns(df)
+    for (dataset, stage, name), g in df.groupby(["dataset", "stage", "name"], sort=True):
+        ok = g[g["status"] == "ok"]
+        row = {"dataset": dataset, "stage": stage, "name": name, "label": g["label"].iloc[0],
+               "n": len(ok), "failed_seeds": ",".join(str(s) for s in g.loc[g["status"] != "ok", "seed"]),
+               "seeds": ",".join(str(s) for s in sorted(ok["seed"]))}  # fmt: skip
+        for m in metrics:
+            v = pd.to_numeric(ok[m], errors="coerce").dropna() if m in ok else pd.Series([])
+            row[f"{m}_mean"] = float(v.mean()) if len(v) else None
+            row[f"{m}_std"] = float(v.std(ddof=1)) if len(v) > 1 else None
+            row[f"{m}_n"] = len(v)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table_frame(df: pd.DataFrame, dataset: str, stage: str) -> pd.DataFrame:
+    """One table of the paper's layout: rows = runs, columns = n + metrics (+ factor probes)."""
+    cols = table_columns(stage)
+    sub = df[(df["dataset"] == dataset) & (df["stage"] == stage)]
+    probes = sorted(c for c in sub.columns if c.startswith("probe_") and sub[c].notna().any())
+    rows = []
+    for _, g in sub.groupby("name", sort=True):
+        ok = g[g["status"] == "ok"]
+        failed = len(g) - len(ok)
+        row = {
+            "run": g["label"].iloc[0],
+            "n": f"{len(ok)}" + (f" ({failed} failed)" if failed else ""),
+        }
+        if stage == "phase2":  # the phase-1 run it started from (profile.phase2_from_decoder)
+            row["from"] = (
+                ", ".join(sorted({str(v) for v in g["from_phase1"] if pd.notna(v)})) or "-"
+            )
+        for c in cols + probes:
+            row[c] = (
+                "FAILED"
+                if ok.empty
+                else mean_std_cell(ok[c] if c in ok else pd.Series([]), c, len(ok))
+            )
+        rows.append(row)
+    start = ["from"] if stage == "phase2" else []
+    return pd.DataFrame(rows, columns=["run", "n", *start, *cols, *probes])
+
+
+def seeds_line(df: pd.DataFrame) -> str:
+    seeds = sorted({int(s) for s in df["seed"].dropna()}) if not df.empty else []
+    if len(seeds) > 1:
+        return (f"Seeds {', '.join(map(str, seeds))}: each cell is the mean ± sample standard "
+                "deviation over the seeds of that run (n: seeds that finished).")  # fmt: skip
+    return f"Seed {seeds[0]} (one seed: no spread)." if seeds else "No results."
+
+
+def write_tables(results_dir: Path, df: pd.DataFrame | None = None) -> dict[str, Path]:
+    """tables.md / .tex (mean ± std per run), tables.csv (one row per run and seed) and
+    summary.csv (mean, std, n per metric) in results_dir (`df`: its results, collected once)."""
+    results_dir = Path(results_dir)
+    df = collect(results_dir) if df is None else df
+    md, tex = [f"# Results: {results_dir.name}", "", seeds_line(df), ""], []
+    for w in provenance_warnings(df):
+        md.append(f"> **Warning:** {w}.")
+    if md[-1] != "":
+        md.append("")
+    for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
+        for stage, title in STAGE_TITLES.items():
+            t = table_frame(df, dataset, stage)
+            if t.empty:
+                continue
+            md += [f"## {dataset}: {title}", "", markdown_table(t), ""]
+            tex.append(latex_table(t, f"{dataset}: {title}", f"tab:{dataset}-{stage}"))
+    md += convergence_section(df)
+    failed = df[df["status"] != "ok"] if not df.empty else df
+    if not failed.empty:
+        md += ["## Failed runs", ""]
+        md += [f"- {r.dataset} seed {r.seed} {r.run_id}" for r in failed.itertuples()] + [""]
+    paths = {kind: results_dir / f"tables.{kind}" for kind in ("md", "csv", "tex")}
+    paths["summary"] = results_dir / "summary.csv"
+    raw = df.drop(columns=["path"], errors="ignore")
+    atomic_write_text(paths["md"], "\n".join(md))
+    atomic_write_text(paths["csv"], raw.to_csv(index=False))
+    atomic_write_text(paths["tex"], "\n".join(tex))
+    atomic_write_text(paths["summary"], summary(df).to_csv(index=False))
+    return paths
+
+
+UNFINISHED = 0.01  # a run that ends at its epoch limit still improving by more than this
+
+
+def convergence_section(df: pd.DataFrame) -> list[str]:
+    """Which runs stopped at their epoch limit while their selection metric (validation -ELBO in
+    phase 2, rec in phase 1) was still falling by more than UNFINISHED per epoch."""
+    ok = df[df["status"] == "ok"] if not df.empty else df
+    if ok.empty or "last_change" not in ok:
+        return []
+    at_limit = ok[(ok["epochs"] >= ok["epoch_limit"]) & (ok["last_change"] < -UNFINISHED)]
+    lines = ["## Convergence", ""]
+    if at_limit.empty:
+        lines.append(f"No run stopped at its epoch limit while its validation metric still fell by more "
+                     f"than {UNFINISHED:.0%} per epoch.")  # fmt: skip
+    else:
+        lines.append(f"{len(at_limit)} of {len(ok)} runs stopped at their epoch limit while their "
+                     f"validation metric still fell by more than {UNFINISHED:.0%} in the last epoch "
+                     "(their numbers measure unfinished training):")  # fmt: skip
+        lines += [f"- {r.dataset} seed {r.seed} {r.run_id}: {int(r.epochs)} epochs, last change "
+                  f"{r.last_change:+.1%}" for r in at_limit.itertuples()]  # fmt: skip
+    return [*lines, ""]
