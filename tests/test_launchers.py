@@ -177,3 +177,76 @@ def test_jobs_in_threads_run_in_notebooks_and_leave_the_process_where_it_was(tmp
         first.result(), second.result()
     assert os.getcwd() == before
     assert (tmp_path / "a.cwd").read_text() == (tmp_path / "b.cwd").read_text() == str(NOTEBOOKS)
+
+
+class _FakeHandle:
+    """A submitit job that is already finished: a base raises, every other job succeeds."""
+
+    def __init__(self, job_id, job):
+        self.job_id, self.job, self.cancelled = job_id, job, False
+        self.paths = type("Paths", (), {"stderr": f"/logs/{job_id}.err"})()
+
+    def done(self):
+        return True
+
+    def result(self):
+        if self.job.spec.stage == "base":
+            raise RuntimeError("the base model failed to build")
+        return "done"
+
+    def cancel(self, check=False):
+        self.cancelled = True
+
+
+class _FakeExecutor:
+    def __init__(self):
+        self.submitted, self.handles = [], []
+
+    def update_parameters(self, **kw):
+        pass
+
+    def submit(self, fn, job):
+        self.submitted.append(job.key)
+        self.handles.append(_FakeHandle(str(len(self.handles) + 1), job))
+        return self.handles[-1]
+
+
+def _grid_with_a_base(tmp_path):
+    from t5vae.grid.jobs import Job
+    from t5vae.grid.reproduce import with_bases
+
+    phase1 = Job(steps.make_spec("smoke", "builtin", "phase1", "max_p0.15_frozen", tmp_path))
+    phase2 = Job(
+        steps.make_spec("smoke", "builtin", "phase2", "l0.5_p0.15", tmp_path), [phase1.key]
+    )
+    return with_bases([phase1, phase2])
+
+
+@pytest.mark.parametrize("backend", ["local", "submitit", "submitit-slurm"])
+def test_a_failing_base_fails_its_runs_under_every_backend(backend, tmp_path, monkeypatch):
+    """One scheduler behind the launchers: when the base fails, every run of its dataset is
+    reported failed because of it, none is trained, and each run's results file says so."""
+    from t5vae.grid import launchers, scheduler
+
+    jobs = _grid_with_a_base(tmp_path)
+    base, runs = jobs[0], jobs[1:]
+    ran = []
+    if backend == "local":
+
+        def fake_run(job):
+            ran.append(job.key)
+            if job.spec.stage == "base":
+                raise RuntimeError("the base model failed to build")
+            return "done"
+
+        monkeypatch.setattr(scheduler, "run_job", fake_run)
+        status = scheduler.schedule(jobs, scheduler.LocalBackend(1), max_running=1)
+    else:
+        executor = _FakeExecutor()
+        status = launchers.run_with_executor(jobs, executor, dependencies=backend.endswith("slurm"))
+        ran = [h.job.key for h in executor.handles if not h.cancelled]
+    assert status[base.key].startswith("failed:") and "the base model failed" in status[base.key]
+    assert ran == [base.key]
+    for job in runs:
+        assert status[job.key].startswith("failed: its base"), status[job.key]
+        assert read_results(job.spec.results_file)["status"] == "failed"

@@ -68,7 +68,7 @@ def _is_base(job: Job) -> bool:
 
 
 def _dependency_failed(job: Job, key: str) -> str:
-    what = "its base" if key.endswith("/base") else "its phase-1 run"
+    what = "its base" if key.rsplit("/", 1)[-1].startswith("base-") else "its phase-1 run"
     return f"failed: {what} {key} failed"
 
 
@@ -130,6 +130,8 @@ class Schedule:
 
     def collect(self, finished: list) -> None:
         for key, handle in [(k, h) for k, h in self.running.items() if h in finished]:
+            if key not in self.running:  # cancelled above: a dependency of it failed
+                continue
             del self.running[key]
             job = self.by_key[key]
             try:
