@@ -141,6 +141,12 @@ BAD = [
         1.5,
         r"smoke\.yaml: pretrain\.noise_density: must be in",
     ),
+    (
+        "profiles/smoke",
+        "pretrain.mixed_precision",
+        "fp8",
+        r"smoke\.yaml: pretrain\.mixed_precision: must be one of no, fp16, bf16",
+    ),
     ("profiles/smoke", "model", [1, 2], r"smoke\.yaml: model: expected a mapping"),
     ("profiles/smoke", "seeds", [], r"smoke\.yaml: seeds: must be a non-empty list"),
     ("profiles/smoke", "seeds", [0, 0], r"smoke\.yaml: seeds: must not repeat a seed"),
@@ -182,7 +188,7 @@ def test_broken_yaml_names_the_file(params_copy):
 def test_unknown_names_list_the_choices(params_copy):
     with pytest.raises(
         P.ParamsError,
-        match=r"nosuch\.yaml does not exist; available in .*: paper, quick, replica, smoke",
+        match=r"nosuch\.yaml does not exist; available in .*: field, paper, quick, replica, smoke",
     ):
         P.load_profile("nosuch", params_copy)
 

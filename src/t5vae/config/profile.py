@@ -20,7 +20,7 @@ from t5vae.data.tokenizer import TokenizerParams
 from t5vae.model.objectives import Objective
 from t5vae.model.released import ReleasedSwitches
 from t5vae.model.vae import EMBEDDING_POLICIES, POOLINGS, T5VAEConfig
-from t5vae.training.config import TRACKERS, Phase1Params, PhaseParams
+from t5vae.training.config import MIXED_PRECISION, TRACKERS, Phase1Params, PhaseParams
 from t5vae.utils.checks import check, check_choice
 
 
@@ -50,9 +50,13 @@ class PretrainParams:
     # the training sentences the tokenizer and the base learn from: "data" (the finetuning set,
     # data.train_size), null (the whole train split) or the first N
     train_size: int | str | None = "data"
+    # "bf16": the steps under torch.autocast (on a CPU with AVX512-BF16 about 1.6x faster at
+    # d_model 256; benchmarks/bench_precision.py); the loss and the optimiser stay in float32
+    mixed_precision: str = "no"
 
     def __post_init__(self):
         check(self.steps >= 0, "steps", "must be >= 0")
+        check_choice(self.mixed_precision, MIXED_PRECISION, "mixed_precision")
         ok = self.train_size in ("data", None) or (
             isinstance(self.train_size, int) and self.train_size >= 1
         )

@@ -37,7 +37,7 @@ from t5vae.grid.dryrun import base_config_dir
 from t5vae.model.objectives import Objective, vae_loss
 from t5vae.model.vae import T5VAE
 from t5vae.notebook.steps import corpus_tokenizer, load_corpus, peak_memory
-from t5vae.training.config import TrainConfig
+from t5vae.training.config import TrainConfig, autocast
 from t5vae.training.loop import TRAIN_STATE
 from t5vae.training.phases import set_trainable
 from t5vae.training.pretrain import span_corruption_loop
@@ -104,9 +104,10 @@ def measure(spec: runs.RunSpec, barrier=None, base_config: str | None = None) ->
                 k: v.to(device)
                 for k, v in collate([ids[i] for i in next(batch_iter)], model.pad_id).items()
             }
-            loss = vae_loss(model, batch, 1.0, Objective(kl_threshold=0.5, denoise_prob=0.15))[
-                "loss"
-            ]
+            with autocast(device.type, getattr(prof, phase).mixed_precision):
+                loss = vae_loss(model, batch, 1.0, Objective(kl_threshold=0.5, denoise_prob=0.15))[
+                    "loss"
+                ]
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -219,7 +220,8 @@ def _pretrain_step(spec: runs.RunSpec, tokenizer) -> float:
     pt = prof.pretrain
     model = T5ForConditionalGeneration(config)
     return _timed(lambda: span_corruption_loop(model, tokenizer, ids, random.Random(0), 1, pt.batch_size, pt.lr,
-                                                 pt.noise_density, pt.mean_span_length, False), BATCHES)  # fmt: skip
+                                                 pt.noise_density, pt.mean_span_length, False, pt.mixed_precision),
+                  BATCHES)  # fmt: skip
 
 
 def run_seconds(costs: Costs, steps: int, epochs: int, step_cost: float, sizes: dict[str, int],

@@ -23,6 +23,15 @@ TRACKERS = ("none", "tensorboard", "trackio", "wandb", "mlflow")  # accelerate's
 MIXED_PRECISION = ("no", "fp16", "bf16")  # accelerate's (bf16 on a CPU: torch.autocast)
 
 
+def autocast(device_type: str, mixed_precision: str):
+    """`torch.autocast` for one of MIXED_PRECISION ("no": disabled), where accelerate does not
+    drive the loop (the base's pretraining, the cost plan)."""
+    import torch
+
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision)
+    return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None)
+
+
 @dataclass
 class PhaseParams:
     """One phase's training settings (a profile's `phase1:` / `phase2:` section)."""

@@ -19,6 +19,7 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from t5vae.data.corpora import collate, encode
+from t5vae.training.config import autocast
 from t5vae.utils.files import atomic_dir
 from t5vae.utils.progress import bar
 
@@ -93,15 +94,19 @@ def pretrain_t5(
     max_length: int = 128,
     seed: int = 0,
     progress: bool = True,
+    mixed_precision: str = "no",
 ) -> tuple[Path, list[dict]]:
     """Pretrain (or load from cache) a small T5; returns (model directory, loss history).
 
     The directory holds a Hugging Face checkpoint (`from_pretrained`), the tokenizer and
-    `pretrain.json` (cache key, parameters, loss history, wall time).
+    `pretrain.json` (cache key, parameters, loss history, wall time). `mixed_precision="bf16"`
+    runs the forward pass under `torch.autocast` (bfloat16 matmuls, float32 weights and loss).
     """
     out = Path(out_dir)
     params = dict(steps=steps, batch_size=batch_size, lr=lr, noise_density=noise_density,
                   mean_span_length=mean_span_length, max_length=max_length)  # fmt: skip
+    if mixed_precision != "no":  # (absent at "no": the cache keys of earlier bases stay valid)
+        params["mixed_precision"] = mixed_precision
     config = T5Config(
         vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id, **t5_overrides,
@@ -119,7 +124,8 @@ def pretrain_t5(
     ]  # EOS re-added by corruption
     t0 = time.time()
     history = span_corruption_loop(model, tokenizer, ids, random.Random(seed), steps, batch_size,
-                                    lr, noise_density, mean_span_length, progress)  # fmt: skip
+                                    lr, noise_density, mean_span_length, progress,
+                                    mixed_precision)  # fmt: skip
     model.eval()
     info = {"key": key, "params": params, "t5_overrides": t5_overrides, "seed": seed,
             "n_sentences": len(sentences), "history": history, "wall_time_s": time.time() - t0,
@@ -132,7 +138,7 @@ def pretrain_t5(
 
 
 def span_corruption_loop(model, tokenizer, ids, rng, steps, batch_size, lr, noise_density,
-                          mean_span_length, progress) -> list[dict]:  # fmt: skip
+                          mean_span_length, progress, mixed_precision="no") -> list[dict]:  # fmt: skip
     """AdamW with linear warm-up (5%) and decay on span-corrupted batches; loss every steps/50."""
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -151,9 +157,12 @@ def span_corruption_loop(model, tokenizer, ids, rng, steps, batch_size, lr, nois
         ]
         src = collate([p[0] for p in pairs], pad)
         tgt = collate([p[1] for p in pairs], pad)
-        loss = model(
-            input_ids=src["input_ids"], attention_mask=src["attention_mask"], labels=tgt["labels"]
-        ).loss
+        with autocast(src["input_ids"].device.type, mixed_precision):
+            loss = model(
+                input_ids=src["input_ids"],
+                attention_mask=src["attention_mask"],
+                labels=tgt["labels"],
+            ).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

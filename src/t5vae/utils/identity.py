@@ -35,6 +35,7 @@ NOT_DECISIVE = ("name", "description", "overrides", *UNDECIDING_SECTIONS)
 ADDED_LATER = {
     "phase2_from_decoder": None,
     "pretrain.train_size": "data",
+    "pretrain.mixed_precision": "no",
     # phase 1's KL weight is constant: no warm-up, either value trains the same model
     "phase1.select_after_warmup": True,
     "phase2.select_after_warmup": False,
