@@ -61,6 +61,11 @@ def test_paper_dry_run_executes_one_run_per_stage(
     timing = (folder / "timing.md").read_text()
     assert "| phase1 | 1 |" in timing and "| phase2 | 1 |" in timing and "peak RSS" in timing
     assert (folder / "tables.md").is_file() and (folder / "released.md").is_file()
+    # the paper's PTB rows beside the published ones, with the definitions that differ said
+    tables = (folder / "tables.md").read_text()
+    assert "## ptb: next to the published numbers" in tables and "| LSTM-LM | optimus2020" in tables
+    assert "| test sentences | 2 | 3,761 | **differs** |" in tables
+    assert "| K of the IW-NLL (NLL, PPL) | 500 | 500 | yes |" in tables
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """The registry of parameter files: params/ -> validated dataclasses (config/profile.py).
 
 params/profiles/<profile>.yaml, params/datasets/<dataset>.yaml, params/phase1/<variant>.yaml,
-params/phase2/<technique>.yaml, params/claims.yaml. Every file is checked before anything runs:
+params/phase2/<technique>.yaml, params/claims.yaml, params/published/<dataset>.yaml. Every file is checked before anything runs:
 unknown keys, wrong types and out-of-range values stop with a ParamsError naming the file and the
 key. Nothing below this layer reads params/: a run is resolved here once (config/run.py) and
 carries its values.
@@ -30,6 +30,7 @@ from t5vae.config.profile import (  # noqa: F401  (the dataclasses, as P.<name>)
     TrackingParams,
     check_seeds,
 )
+from t5vae.config.published import PublishedResults, load_published_file
 from t5vae.config.schema import build, merge, parse_overrides, read_yaml
 from t5vae.data.dataset import DatasetParams, HubSource  # noqa: F401
 from t5vae.data.tokenizer import TokenizerParams  # noqa: F401
@@ -152,6 +153,12 @@ def load_claims(root=None) -> list[Claim]:
     return claims
 
 
+def load_published(dataset: str, root=None) -> PublishedResults | None:
+    """params/published/<dataset>.yaml (published rows beside ours), or None where there is none."""
+    path = params_dir(root) / "published" / f"{dataset}.yaml"
+    return load_published_file(path) if path.is_file() else None
+
+
 def list_names(kind: str, root=None) -> list[str]:
     return sorted(p.stem for p in (params_dir(root) / kind).glob("*.yaml"))
 
@@ -163,6 +170,7 @@ def validate_all(root=None) -> None:
         "datasets": load_dataset,
         "phase1": load_phase1,
         "phase2": load_phase2,
+        "published": load_published,
     }
     for kind, loader in loaders.items():
         for name in list_names(kind, root):

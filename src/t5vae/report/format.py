@@ -1,4 +1,5 @@
-"""How the report writes: markdown and LaTeX tables, figures as PNG (atomically)."""
+"""How the report writes: a cell (mean ± sd over seeds), markdown and LaTeX tables, figures as PNG
+(atomically)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,28 @@ from pathlib import Path
 
 import pandas as pd
 
+from t5vae.evaluation.metrics import metric
 from t5vae.utils.files import atomic_file
+
+
+def _fmt(v, col: str, n: int = 1) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    return metric(col).format(v, n)
+
+
+def mean_std_cell(values: pd.Series, col: str, row_n: int | None = None) -> str:
+    """`mean ± std` over seeds (sample std, ddof 1), `mean` alone for one seed, `(n=k)` when the
+    cell has fewer values than its row."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return "-"
+    text = _fmt(float(v.mean()), col, len(v))
+    if len(v) > 1:
+        text += " ± " + _fmt(float(v.std(ddof=1)), col, len(v))
+    if row_n is not None and len(v) != row_n:
+        text += f" (n={len(v)})"
+    return text
 
 
 def markdown_table(t: pd.DataFrame) -> str:

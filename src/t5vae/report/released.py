@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from t5vae.report.format import markdown_table
+from t5vae.report.format import markdown_table, mean_std_cell
 from t5vae.report.results import collect
-from t5vae.report.tables import mean_std_cell
 from t5vae.utils.files import atomic_write_text
 
 RELEASED_COLUMNS = {  # "as released" (released.py) next to "corrected", from the results files

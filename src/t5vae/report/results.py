@@ -194,7 +194,7 @@ def is_complete(path: Path, identity: str | None = None) -> bool:
 
 RUN_COLUMNS = ["dataset", "seed", "stage", "name", "label", "status", "run_id"]
 META_COLUMNS = [*RUN_COLUMNS, "from_phase1", "git_commit", "git_dirty", "trained_commits", "params_hash", "setting",
-                "epochs", "epoch_limit", "last_change", "n_prior_samples",
+                "epochs", "epoch_limit", "last_change", "n_prior_samples", "iw_samples", "latent_dim",
                 "profile_params", "env", "software", "train_time_s", "eval_time_s", "path"]  # fmt: skip
 
 
@@ -247,10 +247,18 @@ def collect(results_dir: Path) -> pd.DataFrame:
                    env=env_fingerprint(prov), software=software_fingerprint(prov),
                    train_time_s=prov.get("train_time_s"),
                    eval_time_s=prov.get("eval_time_s"), path=str(path),
-                   n_prior_samples=(prov["params"]["profile"].get("eval") or {}).get("n_prior_samples"),
+                   **_definitions(prov["params"]["profile"]),
                    **convergence(rec))  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else META_COLUMNS)
+
+
+def _definitions(profile: dict) -> dict:
+    """The profile values that define a run's metrics (the published-rows comparison states them):
+    prior samples behind distinct-n, K of the IW-NLL, the latent size."""
+    ev, model = profile.get("eval") or {}, profile.get("model") or {}
+    return {"n_prior_samples": ev.get("n_prior_samples"), "iw_samples": ev.get("iw_samples"),
+            "latent_dim": model.get("latent_dim")}  # fmt: skip
 
 
 def convergence(record: dict) -> dict:

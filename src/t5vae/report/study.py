@@ -8,9 +8,8 @@ import pandas as pd
 
 from t5vae.config.study import Study
 from t5vae.evaluation.metrics import metric
-from t5vae.report.format import markdown_table
+from t5vae.report.format import markdown_table, mean_std_cell
 from t5vae.report.results import read_results
-from t5vae.report.tables import mean_std_cell
 from t5vae.utils.files import atomic_write_text
 
 

@@ -3,7 +3,8 @@
 Every cell is a mean over the seeds that finished, with the sample standard deviation when there
 are several (`12.63 ± 0.35`); the `n` column counts a run's seeds, and a cell computed from fewer
 seeds than its row says so (`(n=2)`). `tables.csv` keeps one row per run and seed (the raw
-numbers), `summary.csv` the mean, standard deviation and count of every metric.
+numbers), `summary.csv` the mean, standard deviation and count of every metric. A dataset with
+published rows (params/published/) gets them beside ours (report/published.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from t5vae.evaluation.metrics import METRICS, metric
-from t5vae.report.format import latex_table, markdown_table
+from t5vae.evaluation.metrics import METRICS
+from t5vae.report.format import latex_table, markdown_table, mean_std_cell
+from t5vae.report.published import published_section
 from t5vae.report.results import collect, metric_columns, provenance_warnings
 from t5vae.utils.files import atomic_write_text
 
@@ -23,26 +25,6 @@ STAGE_TITLES = {"phase1": "Phase 1 variants (encoder pretraining)", "phase2": "P
 def table_columns(stage: str) -> list[str]:
     """The metrics a stage's table shows, in the registry's order (metrics.METRICS)."""
     return [m.name for m in METRICS.values() if stage in m.tables]
-
-
-def _fmt(v, col: str, n: int = 1) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return "-"
-    return metric(col).format(v, n)
-
-
-def mean_std_cell(values: pd.Series, col: str, row_n: int | None = None) -> str:
-    """`mean ± std` over seeds (sample std, ddof 1), `mean` alone for one seed, `(n=k)` when the
-    cell has fewer values than its row."""
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    if v.empty:
-        return "-"
-    text = _fmt(float(v.mean()), col, len(v))
-    if len(v) > 1:
-        text += " ± " + _fmt(float(v.std(ddof=1)), col, len(v))
-    if row_n is not None and len(v) != row_n:
-        text += f" (n={len(v)})"
-    return text
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -118,6 +100,7 @@ def write_tables(results_dir: Path, df: pd.DataFrame | None = None) -> dict[str,
                 continue
             md += [f"## {dataset}: {title}", "", markdown_table(t), ""]
             tex.append(latex_table(t, f"{dataset}: {title}", f"tab:{dataset}-{stage}"))
+    md += published_section(df)
     md += convergence_section(df)
     failed = df[df["status"] != "ok"] if not df.empty else df
     if not failed.empty:

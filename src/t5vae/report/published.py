@@ -1,0 +1,144 @@
+"""The "Published" section of a grid's tables: its phase-2 rows beside the literature's.
+
+For each dataset of the grid that params/published/ has a file for: one table with this package's
+rows (mean ± sd over seeds, n) and the published rows (as printed, with source and table) in the
+same units and columns, then each metric's definition on both sides and whether they agree. Where
+a definition differs the section says so; nothing is converted (a K = 25 bound is not turned into
+a K = 500 one, a test subset is not scaled to the whole set). The reproduced paper's own rows
+(`park_lee2021:`) have a labelled slot that stays empty until someone enters them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from t5vae.config import params as P
+from t5vae.config.published import PUBLISHED_METRICS, PublishedResults, PublishedRow
+from t5vae.evaluation.metrics import metric
+from t5vae.report.format import markdown_table, mean_std_cell
+
+COLUMNS = {
+    "nll": "NLL",
+    "ppl": "PPL (per word)",
+    "neg_elbo": "-ELBO",
+    "rec": "Rec",
+    "kl": "KL",
+    "mi": "MI",
+    "au": "AU",
+}  # fmt: skip  (published metric -> column title)
+# how this package computes each quantity (evaluation.metrics; the values K, test size and latent
+# size are read from the runs)
+OURS = {
+    "ppl_per": "word",
+    "ppl_counts_eos": True,  # ppl_word: exp(sum nll / (words + one EOS per sentence))
+    "au_delta": 0.01,  # evaluation.metrics.active_units, the evaluate() default
+    "mi_aggregate": "test set",  # evaluation.metrics.mutual_information (mi_batch256: per batch)
+    "units": "nats per sentence",
+}
+
+
+def published_section(df: pd.DataFrame, params_root=None) -> list[str]:
+    """Markdown lines: one "Published" subsection per dataset of `df` with published rows."""
+    lines = []
+    ok = df[df["status"] == "ok"] if not df.empty else df
+    for dataset in sorted(ok["dataset"].unique()) if not ok.empty else []:
+        pub = P.load_published(dataset, params_root)
+        runs = ok[(ok["dataset"] == dataset) & (ok["stage"] == "phase2")]
+        if pub is None or runs.empty:
+            continue
+        lines += [f"## {dataset}: next to the published numbers", "",
+                  f"This grid's phase-2 rows (mean ± sd over seeds; n seeds) and the published rows "
+                  f"of params/published/{dataset}.yaml, values as printed (trailing zeros dropped; units: "
+                  f"{pub.definitions.units}; PPL per word from the importance-weighted NLL). "
+                  "Definitions that differ are listed below the table; no number is converted.",
+                  "", markdown_table(comparison_frame(runs, pub)), ""]  # fmt: skip
+        lines += ["Definitions, this package vs the published rows:", "",
+                  markdown_table(definitions_frame(runs, pub)), ""]  # fmt: skip
+        lines += _notes(pub)
+    return lines
+
+
+def _published_cells(row: PublishedRow, n: str) -> dict:
+    cells = {"row": row.label, "source": f"{row.source}, Table {row.table}", "n": n}
+    for key, title in COLUMNS.items():
+        value = row.metrics.get(key)
+        cells[title] = "-" if value is None else f"{value:g}"
+    return cells
+
+
+def comparison_frame(runs: pd.DataFrame, pub: PublishedResults) -> pd.DataFrame:
+    """Our phase-2 runs, then the published rows, then the reproduced paper's (if entered)."""
+    rows = []
+    for _, g in runs.groupby("name", sort=True):
+        cells = {"row": f"this package: {g['label'].iloc[0]}", "source": "this grid",
+                 "n": str(len(g))}  # fmt: skip
+        for key, title in COLUMNS.items():
+            ours = PUBLISHED_METRICS[key]
+            cells[title] = mean_std_cell(g[ours] if ours in g else pd.Series([]), ours, len(g))
+        rows.append(cells)
+    rows += [_published_cells(r, "-") for r in pub.rows]
+    rows += [_published_cells(r, "-") for r in pub.park_lee2021]
+    return pd.DataFrame(rows, columns=["row", "source", "n", *COLUMNS.values()])
+
+
+def _values(runs: pd.DataFrame, column: str) -> list:
+    return sorted({int(v) for v in runs[column].dropna()}) if column in runs else []
+
+
+def _join(values: list) -> str:
+    return ", ".join(f"{v:,}" for v in values) or "not recorded"
+
+
+def definitions_frame(runs: pd.DataFrame, pub: PublishedResults) -> pd.DataFrame:
+    """quantity | this package | published | same: each definition behind the table's numbers."""
+    d = pub.definitions
+    n_test, ks, dims = (
+        _values(runs, "n_sentences"),
+        _values(runs, "iw_samples"),
+        _values(runs, "latent_dim"),
+    )
+    ppl_ours = f"per {OURS['ppl_per']}" + (
+        ", one EOS per sentence counted" if OURS["ppl_counts_eos"] else ""
+    )
+    ppl_pub = f"per {d.ppl_per}" + (", one EOS per sentence counted" if d.ppl_counts_eos else "")
+    rows = [
+        ("test sentences", _join(n_test),
+         f"{d.test_sentences:,}" if d.test_sentences else "not stated", n_test == [d.test_sentences],
+         "our numbers are means over a subset of the test set" if d.test_sentences and n_test
+         and max(n_test) < d.test_sentences else ""),
+        ("K of the IW-NLL (NLL, PPL)", _join(ks), f"{d.iw_samples}", ks == [d.iw_samples],
+         "a smaller K gives a looser bound: our NLL and PPL are upper bounds on what K = "
+         f"{d.iw_samples} would give" if ks and max(ks) < d.iw_samples else ""),
+        ("PPL", ppl_ours, ppl_pub, ppl_ours == ppl_pub, metric("ppl_word").description),
+        ("AU threshold δ", f"{OURS['au_delta']:g}", f"{d.au_delta:g}", OURS["au_delta"] == d.au_delta, ""),
+        ("MI: q(z) aggregated over", OURS["mi_aggregate"], d.mi_aggregate,
+         OURS["mi_aggregate"] == d.mi_aggregate,
+         f"{d.mi_note}; ours per batch of 256: the mi_batch256 column of tables.csv" if d.mi_note else ""),
+        ("latent size", _join(dims), f"{d.latent_dim}", dims == [d.latent_dim], ""),
+        ("units", OURS["units"], d.units, d.units.startswith(OURS["units"]), ""),
+    ]  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                "quantity": q,
+                "this package": a,
+                "published": b,
+                "same": "yes" if same else "**differs**",
+                "note": note,
+            }
+            for q, a, b, same, note in rows
+        ],  # fmt: skip
+    )
+
+
+def _notes(pub: PublishedResults) -> list[str]:
+    lines = ["Sources and the caveats printed with their rows:", ""]
+    lines += [f"- {key}: {s.citation} ({s.read_from})" for key, s in sorted(pub.sources.items())]
+    lines += [
+        f"- {r.label} ({r.source}, Table {r.table}): {r.caveat}" for r in pub.rows if r.caveat
+    ]
+    if not pub.park_lee2021:
+        lines.append(f"- Park & Lee 2021 (the paper this package reproduces): no published number of "
+                     f"theirs is known here; their rows go under `park_lee2021:` in "
+                     f"params/published/{pub.name}.yaml and then appear in the table above.")  # fmt: skip
+    return [*lines, ""]

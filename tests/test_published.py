@@ -1,0 +1,173 @@
+"""Published numbers (params/published/): loading and validation, the section beside our rows,
+and each definition the section states for this package checked against the code."""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, SHARED
+from t5vae.config import params as P
+from t5vae.evaluation import metrics
+from t5vae.report import published
+from t5vae.report.published import comparison_frame, definitions_frame, published_section
+
+DATASETS = ("ptb", "yelp", "yahoo", "snli")
+
+
+def test_every_dataset_of_the_paper_has_its_published_rows():
+    for name in DATASETS:
+        pub = P.load_published(name)
+        assert pub is not None and pub.rows, name
+        assert {r.source for r in pub.rows} <= set(pub.sources)
+        assert pub.park_lee2021 == []  # the labelled empty slot
+    assert P.load_published("builtin") is None
+    ptb = {r.label: r.metrics for r in P.load_published("ptb").rows}
+    assert ptb["LSTM-LM"] == {"ppl": 100.47, "neg_elbo": 101.04}
+    assert ptb["AE-BP (Li et al. 2019), λ = 5"]["mi"] == 5.31
+    assert P.load_published("ptb").definitions.test_sentences == 3761
+
+
+def test_published_rows_equal_the_shared_table_they_were_read_from():
+    """Every row's numbers are a row of ../shared/published/literature.csv (same source, table,
+    dataset), value for value: nothing mistyped while entering them."""
+    path = SHARED / "published" / "literature.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} not found (set T5VAE_SHARED_DIR)")
+    printed = {}
+    for row in csv.DictReader(path.open()):
+        values = {k: float(row[k]) for k in published.COLUMNS if row.get(k)}
+        printed.setdefault((row["source"], str(row["table"]), row["dataset"]), []).append(values)
+    alias = {"he2019": "he2019review"}
+    for name in DATASETS:
+        for r in P.load_published(name).rows:
+            key = (alias.get(r.source, r.source), str(r.table), name)
+            got = {k: float(v) for k, v in r.metrics.items()}
+            assert got in printed.get(key, []), f"{name}: {r.label} ({key}) {got}"
+
+
+@pytest.fixture
+def params_copy(tmp_path, monkeypatch):
+    root = tmp_path / "params"
+    shutil.copytree(REPO / "params", root)
+    return root
+
+
+def _edit(root, change):
+    path = root / "published" / "ptb.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["rows"][0].pop("source"), r"ptb\.yaml: rows\[0\]\.source: must name its source"),
+        (lambda d: d["rows"][1].update(source="nobody"),
+         r"ptb\.yaml: rows\[1\]\.source: 'nobody' is not one of the file's sources \(optimus2020\)"),
+        (lambda d: d["rows"][0].pop("table"), r"rows\[0\]\.table: must name the table"),
+        (lambda d: d["rows"][2]["metrics"].update(bleu=3), r"rows\[2\]\.metrics\.bleu: must be one of"),
+        (lambda d: d["rows"][2]["metrics"].update(ppl="101"), r"rows\[2\]\.metrics\.ppl: must be a number"),
+        (lambda d: d["rows"][0].update(metrics={}), r"rows\[0\]\.metrics: must give at least one"),
+        (lambda d: d["sources"]["optimus2020"].pop("citation"), r"sources\.optimus2020\.citation"),
+        (lambda d: d["definitions"].update(mi_aggregate="all"), r"definitions\.mi_aggregate: must be one of"),
+        (lambda d: d["park_lee2021"].append({"model": "T5-VAE", "table": 2, "metrics": {"ppl": 1}}),
+         r"park_lee2021\[0\]\.source: must name its source"),
+    ],
+)  # fmt: skip
+def test_a_bad_published_row_names_file_and_row(params_copy, change, message):
+    _edit(params_copy, change)
+    with pytest.raises(P.ParamsError, match=message):
+        P.validate_all(params_copy)
+
+
+def _runs(n_sentences=400, iw_samples=25, nll=(150.0, 152.0), dataset="ptb") -> pd.DataFrame:
+    rows = [dict(dataset=dataset, stage="phase2", name="l0.5_pnone", label="λ=0.5, p=none",
+                 status="ok", seed=seed, nll=v, ppl_word=800.0 + seed, neg_elbo=v + 3, rec=v - 2,
+                 kl=5.0, mi=2.0, au=32, n_sentences=n_sentences, iw_samples=iw_samples,
+                 latent_dim=32) for seed, v in enumerate(nll)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_section_puts_our_rows_beside_the_published_ones():
+    lines = "\n".join(published_section(_runs()))
+    assert "## ptb: next to the published numbers" in lines
+    # ours: mean ± sample sd over the two seeds, n = 2; theirs as printed, with source and table
+    assert "| this package: λ=0.5, p=none | this grid | 2 | 151.00 ± 1.41 |" in lines
+    assert "| LSTM-LM | optimus2020, Table 8 | - | - | 100.47 | 101.04 |" in lines
+    assert "| AE-BP (Li et al. 2019), λ = 5 | optimus2020, Table 8 | - | - | 96.86 |" in lines
+    assert "printed -ELBO equals Rec" in lines  # the printed caveat
+    assert "Park & Lee 2021" in lines and "no published number of theirs is known" in lines
+    assert published_section(_runs(dataset="builtin")) == []  # no published rows: no section
+
+
+def test_definitions_that_differ_are_said_not_converted():
+    defs = definitions_frame(_runs(), P.load_published("ptb")).set_index("quantity")
+    assert defs.loc["test sentences", ["this package", "published", "same"]].tolist() == [
+        "400", "3,761", "**differs**"]  # fmt: skip
+    assert defs.loc["K of the IW-NLL (NLL, PPL)", "same"] == "**differs**"
+    assert (
+        "upper bounds on what K = 500 would give" in defs.loc["K of the IW-NLL (NLL, PPL)", "note"]
+    )
+    assert defs.loc["MI: q(z) aggregated over", "same"] == "**differs**"  # unstated in the sources
+    for same in ("PPL", "AU threshold δ", "latent size", "units"):
+        assert defs.loc[same, "same"] == "yes", same
+    # the whole test set at K = 500: those two agree
+    full = definitions_frame(_runs(3761, 500), P.load_published("ptb")).set_index("quantity")
+    assert (
+        full.loc["test sentences", "same"]
+        == full.loc["K of the IW-NLL (NLL, PPL)", "same"]
+        == "yes"
+    )
+    # our cells are the runs' own numbers, unconverted
+    table = comparison_frame(_runs(), P.load_published("ptb"))
+    assert table.iloc[0]["PPL (per word)"] == "800.50 ± 0.71"
+
+
+def test_entered_park_lee_rows_join_the_table(params_copy):
+    def add(d):
+        d["sources"]["parklee2021"] = {"citation": "Park, Lee. Finetuning Pretrained Transformers "
+                                       "into Variational Autoencoders. Insights @ EMNLP 2021.",
+                                       "read_from": "Table 1 (hypothetical, for the test)"}  # fmt: skip
+        d["park_lee2021"] = [{"model": "T5-VAE", "setting": "λ = 3", "source": "parklee2021",
+                              "table": 1, "metrics": {"mi": 1.5}}]  # fmt: skip
+
+    _edit(params_copy, add)
+    lines = "\n".join(published_section(_runs(), params_copy))
+    assert "| T5-VAE, λ = 3 | parklee2021, Table 1 | - | - | - | - | - | - | 1.5 | - |" in lines
+    assert "no published number of theirs is known" not in lines
+
+
+# ------------------------------------------------ this package's side of each definition, checked
+
+SENTENCES = ["the cat sat on the mat .", "a dog ran", "the market fell sharply today",
+             "he said no", "prices rose", "it was a good year for the company"]  # fmt: skip
+
+
+def test_our_stated_definitions_are_what_the_code_computes(make_model, tokenizer):
+    ours = published.OURS
+    # AU's delta: the default of evaluate() and of active_units
+    assert inspect.signature(metrics.evaluate).parameters["au_delta"].default == ours["au_delta"]
+    assert inspect.signature(metrics.active_units).parameters["delta"].default == ours["au_delta"]
+    m = metrics.evaluate(make_model(), tokenizer, SENTENCES, iw_samples=3, batch_size=2,
+                         progress=False, return_posteriors=True)  # fmt: skip
+    # PPL per word, one EOS per sentence counted: from the per-sentence NLL, independently
+    words = sum(len(s.split()) for s in SENTENCES)
+    assert ours["ppl_per"] == "word" and ours["ppl_counts_eos"]
+    assert m["ppl_word"] == pytest.approx(
+        torch.tensor(m["nll"] * len(SENTENCES) / (words + len(SENTENCES))).exp().item()
+    )
+    # MI: q(z) is the mixture over the whole evaluation set, not over each batch of 2
+    assert ours["mi_aggregate"] == "test set"
+    whole = metrics.mutual_information(m["mu"], m["logvar"], m["z"])
+    per_batch = metrics.batched_mutual_information(m["mu"], m["logvar"], m["z"], 2)
+    assert m["mi"] == pytest.approx(whole) and m["mi"] != pytest.approx(per_batch)
+    # units: nats per sentence (rec is a mean over sentences of a sum over tokens, natural log)
+    assert ours["units"] == "nats per sentence" and "nats" in metrics.__doc__.splitlines()[0]
