@@ -131,3 +131,27 @@ def test_scaling_benchmark_writes_its_measurements_and_figure(t5_small_dir, tmp_
     assert len(result["corpus"]) == 3
     assert all(v > 0 for part in result.values() for v in part.values())
     assert (tmp_path / "scaling.png").is_file()
+
+
+@pytest.mark.slow
+def test_the_field_profile_runs_in_a_smoke_sized_form(ptb_data_dir, tmp_path):
+    """./reproduce.sh --profile field, cut to a few sentences and steps: its base is pretrained
+    under bf16 on PTB, phase 1 feeds phase 2, and its tables put PTB's published rows beside it."""
+    from t5vae.grid import reproduce
+    from t5vae.report.results import read_results, result_files
+
+    args = ["--profile", "field", "--techniques", "lnone_pnone", "--output-root", str(tmp_path),
+            "--data-dir", str(ptb_data_dir), "--jobs", "2",
+            *[a for kv in ("data.train_size=128", "data.valid_size=32", "data.test_size=32",
+                           "pretrain.steps=3", "phase1.epochs=1", "phase2.epochs=1",
+                           "eval.iw_samples=2", "eval.n_prior_samples=4") for a in ("--set", kv)]]  # fmt: skip
+    assert reproduce.main(args) == 0
+    (folder,) = (tmp_path / "results").iterdir()
+    records = {read_results(p)["run_id"]: read_results(p) for p in result_files(folder)}
+    assert set(records) == {"phase1-max_pnone_unfrozen", "phase2-lnone_pnone"}
+    prof = records["phase2-lnone_pnone"]["provenance"]["params"]["profile"]
+    assert prof["pretrain"]["mixed_precision"] == prof["phase2"]["mixed_precision"] == "bf16"
+    assert prof["model"]["t5_overrides"]["d_model"] == 256
+    tables = (folder / "tables.md").read_text()
+    assert "## ptb: next to the published numbers" in tables
+    assert "| K of the IW-NLL (NLL, PPL) | 2 | 500 | **differs** |" in tables
