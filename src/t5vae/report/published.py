@@ -10,11 +10,13 @@ a K = 500 one, a test subset is not scaled to the whole set). The reproduced pap
 
 from __future__ import annotations
 
+import inspect
+
 import pandas as pd
 
 from t5vae.config import params as P
 from t5vae.config.published import PUBLISHED_METRICS, PublishedResults, PublishedRow
-from t5vae.evaluation.metrics import metric
+from t5vae.evaluation.metrics import evaluate, metric
 from t5vae.report.format import markdown_table, mean_std_cell
 
 COLUMNS = {
@@ -31,7 +33,8 @@ COLUMNS = {
 OURS = {
     "ppl_per": "word",
     "ppl_counts_eos": True,  # ppl_word: exp(sum nll / (words + one EOS per sentence))
-    "au_delta": 0.01,  # evaluation.metrics.active_units, the evaluate() default
+    # the evaluate() default (read from it, so that the statement cannot drift from the code)
+    "au_delta": inspect.signature(evaluate).parameters["au_delta"].default,
     "mi_aggregate": "test set",  # evaluation.metrics.mutual_information (mi_batch256: per batch)
     "units": "nats per sentence",
 }
@@ -89,6 +92,10 @@ def _join(values: list) -> str:
     return ", ".join(f"{v:,}" for v in values) or "not recorded"
 
 
+def _ppl(per: str, counts_eos: bool) -> str:
+    return f"per {per}" + (", one EOS per sentence counted" if counts_eos else "")
+
+
 def definitions_frame(runs: pd.DataFrame, pub: PublishedResults) -> pd.DataFrame:
     """quantity | this package | published | same: each definition behind the table's numbers."""
     d = pub.definitions
@@ -97,10 +104,10 @@ def definitions_frame(runs: pd.DataFrame, pub: PublishedResults) -> pd.DataFrame
         _values(runs, "iw_samples"),
         _values(runs, "latent_dim"),
     )
-    ppl_ours = f"per {OURS['ppl_per']}" + (
-        ", one EOS per sentence counted" if OURS["ppl_counts_eos"] else ""
+    ppl_ours, ppl_pub = (
+        _ppl(OURS["ppl_per"], OURS["ppl_counts_eos"]),
+        _ppl(d.ppl_per, d.ppl_counts_eos),
     )
-    ppl_pub = f"per {d.ppl_per}" + (", one EOS per sentence counted" if d.ppl_counts_eos else "")
     rows = [
         ("test sentences", _join(n_test),
          f"{d.test_sentences:,}" if d.test_sentences else "not stated", n_test == [d.test_sentences],

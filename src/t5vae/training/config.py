@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+import torch
+
 from t5vae.model.objectives import PHASE1_SCHEDULE, KLSchedule, KLScheduleConfig, Objective
 from t5vae.model.vae import EMBEDDING_POLICIES
 from t5vae.utils.checks import check, check_choice
@@ -26,8 +28,6 @@ MIXED_PRECISION = ("no", "fp16", "bf16")  # accelerate's (bf16 on a CPU: torch.a
 def autocast(device_type: str, mixed_precision: str):
     """`torch.autocast` for one of MIXED_PRECISION ("no": disabled), where accelerate does not
     drive the loop (the base's pretraining, the cost plan)."""
-    import torch
-
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision)
     return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None)
 
