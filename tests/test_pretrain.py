@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from dataclasses import asdict
 
 import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from conftest import tiny_t5_config
+from conftest import REPO, tiny_t5_config
 from t5vae.config import params as P
+from t5vae.config.run import make_spec
 from t5vae.data.corpora import encode
 from t5vae.training import pretrain
 from t5vae.utils.identity import decisive_profile
@@ -29,6 +32,20 @@ def test_float32_keeps_the_cache_key_of_bases_built_before_the_option(tokenizer,
     assert "mixed_precision" not in decisive_profile(quick)["pretrain"]
     quick["pretrain"]["mixed_precision"] = "bf16"
     assert decisive_profile(quick)["pretrain"]["mixed_precision"] == "bf16"
+
+
+def test_float32_keeps_the_base_folder_of_bases_built_before_the_option(tmp_path):
+    """The base folder's hash (RunSpec.base_dir) leaves mixed_precision out at "no": the folder
+    notebook 00 printed before the option existed (its stored output) is the one resolved now."""
+    stored = json.loads((REPO / "notebooks" / "00_base_model.ipynb").read_text())
+    printed = "".join(text for cell in stored["cells"] for out in cell.get("outputs", [])
+                      for text in out.get("text", []))  # fmt: skip
+    folder = re.search(r"runs/base/(builtin-[0-9a-f]{12})/", printed).group(1)
+    spec = make_spec("smoke", "builtin", "base", "base", tmp_path)
+    assert spec.base_dir.name == folder
+    bf16 = make_spec("smoke", "builtin", "base", "base", tmp_path,
+                     overrides=["pretrain.mixed_precision=bf16"])  # fmt: skip
+    assert bf16.base_dir.name != folder
 
 
 def _losses(tokenizer, sentences, mixed_precision: str) -> list[float]:

@@ -29,9 +29,10 @@ from t5vae.config import paths
 from t5vae.config.schema import build
 from t5vae.training.phases import PHASES
 from t5vae.utils.files import atomic_write_text
-from t5vae.utils.identity import decisive_profile, digest
+from t5vae.utils.identity import ADDED_LATER, decisive_profile, digest
 
 STAGES = PHASES  # the stages of the grid that train (plus "base": tokenizer and base model)
+_NONE = object()  # a field without an ADDED_LATER default
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ class RunSpec:
         prof, ds = self.profile, self.dataset
         model = {k: getattr(prof.model, k) for k in ("base", "pretrained", "t5_overrides")}
         decides = {"model": model, "tokenizer": asdict(prof.tokenizer),
-                   "pretrain": {k: v for k, v in asdict(prof.pretrain).items()
-                                if k != "train_size"},  # (named by the sentences, next line)
+                   "pretrain": {k: v for k, v in asdict(prof.pretrain).items()  # train_size: next line
+                                if k != "train_size" and ADDED_LATER.get(f"pretrain.{k}", _NONE) != v},
                    "train_size": prof.data.train_size if prof.pretrain.train_size == "data"
                    else prof.pretrain.train_size,  # the sentences the base learns from
                    "cpu_threads": prof.cpu_threads, "dataset": [ds.name, ds.source, ds.max_length,
