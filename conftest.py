@@ -16,3 +16,13 @@ if "T5VAE_OUTPUT_ROOT" not in os.environ:
     atexit.register(shutil.rmtree, _root, ignore_errors=True)
 os.environ["TQDM_DISABLE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`--dist loadgroup`) the notebooks run in one worker, in order: they
+    share the smoke profile's runs in T5VAE_OUTPUT_ROOT (each builds on the one before)."""
+    import pytest
+
+    for item in items:
+        if item.nodeid.startswith("notebooks/"):
+            item.add_marker(pytest.mark.xdist_group("notebooks"))

@@ -4,7 +4,7 @@
     python scripts/build_notebooks.py --execute  # and run them (smoke profile) to store outputs
 
 The .py files are what a reviewer reads; the .ipynb files are what papermill, nbval and Colab
-run. tests/test_notebooks.py fails when a pair disagrees. Execution happens in a temporary copy,
+run. tests/repo/test_notebooks.py fails when a pair disagrees. Execution happens in a temporary copy,
 in order (each notebook uses the previous one's checkpoints), with the environment of the nbval
 run (conftest.py): a temporary output root and no progress bars.
 """

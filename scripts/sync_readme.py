@@ -1,5 +1,5 @@
 """Copy generated files into README.md, so that every number it quotes comes from a file that a
-command regenerates (tests/test_readme.py fails when a block is stale).
+command regenerates (tests/repo/test_readme.py fails when a block is stale).
 
 A block is
     <!-- generated from reference/quick/claims.md -->

@@ -1,4 +1,10 @@
-"""Shared fixtures: a tokenizer trained on the built-in corpus, tiny T5 configs, ../shared paths."""
+"""Shared fixtures: a tokenizer trained on the built-in corpus, a tiny T5VAE, ../shared data.
+
+Tests are grouped by what they exercise: tests/unit (one module or function, seconds; the subset
+to run while editing), tests/grid (the grid, CLI, launchers, reference results: end to end),
+tests/repo (the repository itself: packaging, README, notebooks' pairs, the layer contract).
+Plain helpers live in tests/helpers.py (`from helpers import ...`), fixtures here.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import T5Config
 
+from helpers import PTB_DIR, T5_SMALL_DIR, tiny_t5_config
 from t5vae.data.corpora import builtin_split
 from t5vae.data.tokenizer import train_sentencepiece
 from t5vae.model.vae import T5VAE
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("T5VAE_SHARED_DIR", REPO.parent / "shared"))
-T5_SMALL_DIR = SHARED / "models" / "t5-small"
-PTB_DIR = SHARED / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -53,16 +54,6 @@ def tokenizer(tmp_path_factory, builtin_corpus):
     return train_sentencepiece(
         builtin_corpus.sentences, 200, tmp_path_factory.mktemp("tok"), model_type="word"
     )
-
-
-def tiny_t5_config(vocab_size: int, **overrides) -> T5Config:
-    kw = dict(
-        vocab_size=vocab_size, d_model=32, d_ff=64, num_layers=2, num_decoder_layers=2,
-        num_heads=4, d_kv=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
-        dropout_rate=0.1,
-    )  # fmt: skip
-    kw.update(overrides)
-    return T5Config(**kw)
 
 
 @pytest.fixture

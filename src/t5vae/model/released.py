@@ -3,7 +3,7 @@
 Each switch reproduces one defect exactly, so that its effect on the numbers can be measured (the
 `released` study, README "What the released code would have reported"); none is ever on in a
 profile that claims results. A profile turns them on in its `released:` section (or
-`--set released.<switch>=true`); tests/test_released.py shows each defect's signature when on and
+`--set released.<switch>=true`); tests/unit/test_released.py shows each defect's signature when on and
 its absence when off.
 
 switch                  the released code                                        here

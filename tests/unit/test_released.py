@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_t5_config
+from helpers import tiny_t5_config
 from t5vae.data.corpora import collate, encode
 from t5vae.model.objectives import Objective, vae_loss
 from t5vae.model.released import SWITCHES, ReleasedSwitches

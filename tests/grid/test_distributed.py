@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from conftest import tiny_t5_config
+from helpers import tiny_t5_config
 from t5vae.model.vae import T5VAE
 
 HERE = Path(__file__).resolve().parent

@@ -10,7 +10,7 @@ import psutil
 import pytest
 import submitit
 
-from conftest import REPO
+from helpers import REPO
 from t5vae.grid import reproduce
 from t5vae.grid.jobs import Job
 from t5vae.grid.launchers import run_with_executor

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from conftest import REPO, tiny_t5_config
+from helpers import REPO, tiny_t5_config
 from t5vae.config import params as P
 from t5vae.config.run import make_spec
 from t5vae.data.corpora import encode

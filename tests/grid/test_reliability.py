@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from t5vae.config import params as P
 from t5vae.evaluation.metrics import METRIC_KEYS
 from t5vae.grid import reproduce, scheduler

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 from t5vae.config import params as P
 
 GRID_PHASE1 = {f"{pool}_p{p}_{fr}" for pool in ("max", "mean") for p in ("none", "0.15", "0.4")

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from t5vae.config import params as P
 from t5vae.config import paths
 from t5vae.evaluation.metrics import METRIC_KEYS

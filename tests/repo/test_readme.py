@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from conftest import REPO
+from helpers import REPO
 
 spec = importlib.util.spec_from_file_location("sync_readme", REPO / "scripts" / "sync_readme.py")
 sync_readme = importlib.util.module_from_spec(spec)

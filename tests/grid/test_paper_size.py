@@ -96,7 +96,7 @@ def test_gpu_check_script_runs_here_in_a_tiny_form(t5_small_dir, tmp_path):
     4 sentences (on a GPU: the defaults, batch 128, 50 steps, K = 500)."""
     import importlib.util
 
-    from conftest import REPO
+    from helpers import REPO
 
     spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
     gpu_check = importlib.util.module_from_spec(spec)
@@ -118,7 +118,7 @@ def test_scaling_benchmark_writes_its_measurements_and_figure(t5_small_dir, tmp_
     import subprocess
     import sys
 
-    from conftest import REPO
+    from helpers import REPO
 
     out = tmp_path / "scaling.json"
     env = {**os.environ, "T5VAE_SHARED_DIR": str(t5_small_dir.parents[1])}

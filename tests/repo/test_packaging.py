@@ -7,7 +7,7 @@ import pytest
 import tomllib
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_environment_yml_matches_pyproject():

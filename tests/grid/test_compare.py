@@ -242,7 +242,7 @@ def test_claims_file_is_validated(tmp_path):
     root = tmp_path / "params"
     import shutil
 
-    from conftest import REPO
+    from helpers import REPO
 
     shutil.copytree(REPO / "params", root)
     assert len(P.load_claims(root)) >= 10

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from t5vae.config import params as P
 from t5vae.config.run import load_run_file, make_spec, write_run_file
 

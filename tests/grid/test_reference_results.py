@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from t5vae.grid import reproduce
 from t5vae.notebook import steps
 from t5vae.report.claims import write_claims

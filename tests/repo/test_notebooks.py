@@ -7,7 +7,7 @@ import jupytext
 import nbformat
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 NB_DIR = REPO / "notebooks"
 PAIRS = sorted(NB_DIR.glob("[0-9][0-9]_*.py"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny_t5_config
+from helpers import tiny_t5_config
 from t5vae.data.corpora import collate, encode
 from t5vae.model.vae import T5VAE, masked_pool
 
@@ -163,7 +163,7 @@ def test_corrupted_checkpoint_is_named(make_model, tmp_path):
 
 
 def test_bad_options_are_rejected(tokenizer):
-    from conftest import tiny_t5_config
+    from helpers import tiny_t5_config
 
     with pytest.raises(ValueError, match="pooling"):
         T5VAE.from_base(tiny_t5_config(len(tokenizer)), pooling="sum")

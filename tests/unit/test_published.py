@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, SHARED
+from helpers import REPO, SHARED
 from t5vae.config import params as P
 from t5vae.evaluation import metrics
 from t5vae.report import published

@@ -1,6 +1,6 @@
-"""Helper of tests/test_distributed.py (not a test): train a tiny T5VAE on the built-in corpus.
+"""Helper of tests/grid/test_distributed.py (not a test): train a tiny T5VAE on the built-in corpus.
 
-    accelerate launch --cpu --num_processes 2 tests/ddp_train.py OUT TOKENIZER_DIR [options]
+    accelerate launch --cpu --num_processes 2 tests/grid/ddp_train.py OUT TOKENIZER_DIR [options]
 
 --deterministic: no dropout, z = mu, no denoising (runs differ only in how batches are split);
 otherwise dropout, sampled z and token deletion, the random streams a resumed run must restore.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import tiny_t5_config  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: helpers
+from helpers import tiny_t5_config  # noqa: E402
 from t5vae.data.corpora import builtin_split  # noqa: E402
 from t5vae.data.tokenizer import load_tokenizer  # noqa: E402
 from t5vae.model.objectives import KLScheduleConfig, Objective  # noqa: E402

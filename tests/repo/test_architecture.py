@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tomllib
 
-from conftest import REPO
+from helpers import REPO
 
 SRC = REPO / "src"
 
