@@ -18,11 +18,15 @@ os.environ["TQDM_DISABLE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`--dist loadgroup`) the notebooks run in one worker, in order: they
-    share the smoke profile's runs in T5VAE_OUTPUT_ROOT (each builds on the one before)."""
-    import pytest
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist the notebooks run in one worker, in order: a notebook's cells share one
+    kernel, and the notebooks share the smoke profile's runs in T5VAE_OUTPUT_ROOT (each builds on
+    the one before). Every other test is scheduled on its own, as `--dist load` does.
+    (xdist's own `--dist loadgroup` with xdist_group marks splits the group under pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
 
-    for item in items:
-        if item.nodeid.startswith("notebooks/"):
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
+    class NotebooksTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "notebooks" if nodeid.startswith("notebooks/") else nodeid
+
+    return NotebooksTogether(config, log)
