@@ -40,7 +40,7 @@ from t5vae.notebook.steps import corpus_tokenizer, load_corpus, peak_memory
 from t5vae.training.config import TrainConfig, autocast
 from t5vae.training.loop import TRAIN_STATE
 from t5vae.training.phases import set_trainable
-from t5vae.training.pretrain import span_corruption_loop
+from t5vae.training.pretrain import base_t5_config, span_corruption_loop
 from t5vae.utils.files import atomic_write_text
 
 BATCHES, STEP_SECONDS, SENTENCES = 3, 5.0, 16
@@ -79,14 +79,14 @@ def measure(spec: runs.RunSpec, barrier=None, base_config: str | None = None) ->
     base's config and tokenizer come from `base_config` or where the dry run finds them
     (dryrun.base_config_dir: ../shared offline, else the Hub); its weights are never needed."""
     prof = spec.profile
-    base = base_config_dir(prof, base_config) if prof.model.base != "builtin" else None
+    builtin = prof.model.base == "builtin"
+    base = None if builtin else base_config_dir(prof, base_config)
     tokenizer = _tokenizer(spec, base)
-    if prof.model.base == "builtin":
-        config = T5Config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                          eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
-                          **prof.model.t5_overrides)  # fmt: skip
-    else:
-        config = T5Config.from_pretrained(base)
+    config = (
+        base_t5_config(tokenizer, prof.model.t5_overrides)
+        if builtin
+        else T5Config.from_pretrained(base)
+    )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with runs.cpu_threads(prof.cpu_threads):
         model = T5VAE.from_base(
@@ -99,18 +99,8 @@ def measure(spec: runs.RunSpec, barrier=None, base_config: str | None = None) ->
         optimizer = torch.optim.AdamW([p for p in model.parameters()], lr=1e-5)
 
         def step(phase: str):
-            set_trainable(model, TrainConfig(phase=phase))
-            batch = {
-                k: v.to(device)
-                for k, v in collate([ids[i] for i in next(batch_iter)], model.pad_id).items()
-            }
-            with autocast(device.type, getattr(prof, phase).mixed_precision):
-                loss = vae_loss(model, batch, 1.0, Objective(kl_threshold=0.5, denoise_prob=0.15))[
-                    "loss"
-                ]
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            batch = collate([ids[i] for i in next(batch_iter)], model.pad_id)
+            _train_step(model, optimizer, batch, phase, getattr(prof, phase).mixed_precision)
 
         model.train()
         if barrier is not None:
@@ -132,12 +122,25 @@ def measure(spec: runs.RunSpec, barrier=None, base_config: str | None = None) ->
         )
         decode = _timed(lambda: reconstruct(model, tokenizer, sents, batch_size=prof.eval.batch_size,
                                             max_new_tokens=spec.dataset.max_length), 1)  # fmt: skip
-        pretrain = _pretrain_step(spec, tokenizer) if prof.model.base == "builtin" else 0.0
+        pretrain = _pretrain_step(spec, tokenizer) if builtin else 0.0
         checkpoint = _timed(lambda: _save_checkpoints(model, tokenizer, optimizer), 1)
     memory = peak_memory()
     n = len(sents)
     return Costs(phase1, phase2, valid / n, test / n, decode / n, pretrain, _start_cost(), checkpoint,
                  memory["peak_rss_mb"], memory.get("peak_cuda_mb"))  # fmt: skip
+
+
+def _train_step(model: T5VAE, optimizer, batch: dict, phase: str, mixed_precision: str) -> None:
+    """One optimiser step of `phase` (its trainable parameters) on a technique with every term
+    (threshold, deletion): what a training step costs."""
+    set_trainable(model, TrainConfig(phase=phase))
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    with autocast(device.type, mixed_precision):
+        loss = vae_loss(model, batch, 1.0, Objective(kl_threshold=0.5, denoise_prob=0.15))["loss"]
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def _save_checkpoints(model: T5VAE, tokenizer, optimizer) -> None:
@@ -209,8 +212,7 @@ def _tokenizer(spec: runs.RunSpec, base: str | None):
 
 def _pretrain_step(spec: runs.RunSpec, tokenizer) -> float:
     prof = spec.profile
-    config = T5Config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                      decoder_start_token_id=tokenizer.pad_token_id, **prof.model.t5_overrides)  # fmt: skip
+    config = base_t5_config(tokenizer, prof.model.t5_overrides)
     ids = [
         x[:-1]
         for x in encode(

@@ -71,6 +71,15 @@ def sentinel_ids(tokenizer) -> list[int]:
     return ids
 
 
+def base_t5_config(tokenizer, t5_overrides: dict) -> T5Config:
+    """The config of a T5 built here: the tokenizer's vocabulary and special ids, the shape from
+    the profile's `model.t5_overrides` (the rest T5Config's defaults)."""
+    return T5Config(
+        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id, **t5_overrides,
+    )  # fmt: skip
+
+
 def cache_key(sentences: list[str], tokenizer, t5_config: dict, params: dict, seed: int) -> str:
     h = hashlib.sha256()
     for part in (PRETRAIN_VERSION, len(sentences), seed, sorted(t5_config.items()), sorted(params.items()),
@@ -107,10 +116,7 @@ def pretrain_t5(
                   mean_span_length=mean_span_length, max_length=max_length)  # fmt: skip
     if mixed_precision != "no":  # (absent at "no": the cache keys of earlier bases stay valid)
         params["mixed_precision"] = mixed_precision
-    config = T5Config(
-        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id, **t5_overrides,
-    )  # fmt: skip
+    config = base_t5_config(tokenizer, t5_overrides)
     key = cache_key(sentences, tokenizer, config.to_diff_dict(), params, seed)
     info_file = out / "pretrain.json"
     if info_file.is_file():
