@@ -10,6 +10,7 @@ success (most factors) better than by KL alone. Generation is deterministic give
 from __future__ import annotations
 
 import random
+import re
 
 FACTORS = {
     "topic": ("food", "sport", "weather", "music"),
@@ -96,3 +97,59 @@ def generate(n: int, seed: int) -> tuple[list[str], list[dict]]:
         sentences.append(" ".join(words) + " .")
         factors.append(f)
     return sentences, factors
+
+
+def _alternatives(phrases) -> str:
+    return "|".join(re.escape(p) for p in sorted(set(phrases), key=len, reverse=True))
+
+
+def _tense_of(word_forms: tuple[str, ...], found: str) -> set[int]:
+    return {t for t, form in enumerate(word_forms) if form == found}
+
+
+_PARTS = {  # phrase -> the factor value it belongs to
+    "subject": {s: topic for topic, subs in _SUBJECTS.items() for s in subs},
+    "object": {o: topic for topic, objs in _OBJECTS.items() for o in objs},
+    "adjective": {a: s for s, adjs in _ADJECTIVES.items() for a in adjs},
+}
+_VERB_FORMS = {form: (topic, forms) for topic, verbs in _VERBS.items() for forms in verbs
+               for form in forms}  # fmt: skip
+_CLAUSE_FORMS = {_clause(c, t): (sentiment, t) for sentiment, cs in _CLAUSES.items() for c in cs
+                 for t in range(3)}  # fmt: skip
+_SENTENCE = re.compile(
+    rf"(?P<subject>{_alternatives(_PARTS['subject'])}) (?P<verb>{_alternatives(_VERB_FORMS)}) "
+    rf"(?P<object>{_alternatives(_PARTS['object'])}) (?P<time>{_alternatives(_TIMES)}) and it "
+    rf"(?P<be>{_alternatives(_BE)}) (?P<adjective>{_alternatives(_PARTS['adjective'])})"
+    rf"(?: , (?P<clause>{_alternatives(_CLAUSE_FORMS)}))? \."
+)
+
+
+def normalize(sentence: str) -> str:
+    """Spacing as `generate` writes it: one space between words, ',' and '.' as words."""
+    return " ".join(re.sub(r"\s*([,.])\s*", r" \1 ", sentence.strip().lower()).split())
+
+
+def parse(sentence: str) -> dict | None:
+    """The factors of a sentence of the grammar (`generate`), or None when it is not one.
+
+    Grammatical means: every phrase is one of the grammar's, subject, verb and object share a
+    topic, verb, time word, 'was/is/will be' and the clause share a tense, and the adjective and
+    the clause share a sentiment (so a decoded sentence that mixes two topics is not grammatical).
+    """
+    m = _SENTENCE.fullmatch(normalize(sentence))
+    if m is None:
+        return None
+    topic, forms = _VERB_FORMS[m["verb"]]
+    topics = {_PARTS["subject"][m["subject"]], topic, _PARTS["object"][m["object"]]}
+    tenses = (_tense_of(forms, m["verb"]) & _tense_of(_TIMES, m["time"])
+              & _tense_of(_BE, m["be"]))  # fmt: skip
+    sentiment = _PARTS["adjective"][m["adjective"]]
+    if m["clause"] is not None:
+        clause_sentiment, clause_tense = _CLAUSE_FORMS[m["clause"]]
+        tenses &= {clause_tense}
+        if clause_sentiment != sentiment:
+            return None
+    if len(topics) != 1 or len(tenses) != 1:
+        return None
+    return {"topic": topic, "sentiment": sentiment, "tense": FACTORS["tense"][tenses.pop()],
+            "length": "short" if m["clause"] is None else "long"}  # fmt: skip

@@ -114,6 +114,24 @@ def distinct_n(texts: list[str], n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+def self_bleu(texts: list[str]) -> float:
+    """Self-BLEU (Zhu et al. 2018, Texygen): the mean sentence BLEU (sacrebleu, 0-100) of each
+    text against all the others as references; 100: every sample is the same sentence."""
+    import sacrebleu
+
+    if len(texts) < 2:
+        raise ValueError("self-BLEU needs at least two texts")
+    scores = [
+        sacrebleu.sentence_bleu(t, texts[:i] + texts[i + 1 :]).score for i, t in enumerate(texts)
+    ]
+    return float(sum(scores) / len(scores))
+
+
+def repetition_rate(texts: list[str]) -> float:
+    """The fraction of texts that repeat an earlier one: 1 - unique / all (0: all different)."""
+    return 1.0 - len(set(texts)) / len(texts) if texts else 0.0
+
+
 def sample_prior(model: T5VAE, tokenizer, n: int, seed: int = 0, **decode_kw) -> list[str]:
     """Sentences decoded from z ~ N(0, I)."""
     gen = torch.Generator().manual_seed(seed)

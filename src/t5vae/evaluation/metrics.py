@@ -94,6 +94,23 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            "(built-in corpus)", False, "nats", bounds=(0.0, 1.0), resolution="n_sentences"),
     Metric("chance_*", "majority-class rate of that factor (what a probe gets from nothing)", None,
            "nats", bounds=(0.0, 1.0), resolution="n_sentences"),
+    # the latent space against the built-in corpus's factors (evaluation.disentanglement) and the
+    # diversity of prior samples (evaluation.generation); in no table until runs compute them
+    Metric("mig", "mutual information gap: mean over factors of the gap between the two dimensions "
+           "most informative of it, over its entropy (Chen et al. 2018)", False, "ratio",
+           bounds=(0.0, 1.0)),
+    Metric("mig_*", "the mutual information gap of one factor (Chen et al. 2018)", False, "ratio",
+           bounds=(0.0, 1.0)),
+    Metric("dci_disentanglement", "DCI disentanglement: 1 - entropy of each dimension's importance "
+           "over the factors, weighted (Eastwood & Williams 2018)", False, "ratio", bounds=(0.0, 1.0)),
+    Metric("dci_completeness", "DCI completeness: 1 - entropy of each factor's importance over the "
+           "dimensions (Eastwood & Williams 2018)", False, "ratio", bounds=(0.0, 1.0)),
+    Metric("dci_informativeness", "DCI informativeness: held-out accuracy of the factors from mu "
+           "(Eastwood & Williams 2018)", False, "ratio", bounds=(0.0, 1.0)),
+    Metric("self_bleu", "mean sentence BLEU of each prior sample against the others (Zhu et al. "
+           "2018); lower is more diverse", True, "nats", bounds=(0.0, 100.0)),
+    Metric("repetition_rate", "fraction of prior samples that repeat an earlier one", True, "ratio",
+           bounds=(0.0, 1.0)),
     Metric("n_sentences", "sentences evaluated", None, "count", resolution=1.0),
     Metric("n_tokens", "target tokens incl. EOS", None, "count", resolution=1.0),
     Metric("n_words", "whitespace words", None, "count", resolution=1.0),

@@ -1,0 +1,118 @@
+"""Using the latent space: attribute shifts, class-conditional sampling, traversals, lerp and
+slerp interpolation, each scored against the known factors of the built-in grammar.
+
+    attribute vector   v_c = mean(mu | y = c) - mean(mu | y != c)      (a difference of class means)
+    shift              z = mu_x + alpha * v_c
+    class-conditional  z ~ N(mean(mu | y = c), diag var(mu | y = c))
+    slerp              z(t) = sin((1-t) w) / sin w * a + sin(t w) / sin w * b,  cos w = a.b / |a||b|
+                       (Shoemake 1985; White 2016 for generative models)
+
+Scores of decoded sentences (`data.builtin.parse` gives each one's factors, or None when it is not
+a sentence of the grammar): transfer accuracy (the target value reached), content kept (every
+other factor unchanged), grammatical rate, BLEU to the source.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from t5vae.data.builtin import parse
+from t5vae.evaluation.generation import decode, encode_sentences, reconstruction_bleu, to_text
+from t5vae.model.vae import T5VAE
+
+
+def attribute_vector(mu: torch.Tensor, labels: list, value) -> torch.Tensor:
+    """mean(mu | label = value) - mean(mu | label != value), a [D] vector."""
+    inside = torch.tensor([label == value for label in labels], device=mu.device)
+    if inside.all() or not inside.any():
+        raise ValueError(f"attribute {value!r}: needs sentences with and without it")
+    return mu[inside].mean(0) - mu[~inside].mean(0)
+
+
+def class_conditional(mu: torch.Tensor, labels: list, value, n: int, seed: int = 0) -> torch.Tensor:
+    """n codes from the diagonal Gaussian fitted on the mu of the sentences labelled `value`."""
+    inside = torch.tensor([label == value for label in labels], device=mu.device)
+    if int(inside.sum()) < 2:
+        raise ValueError(f"attribute {value!r}: needs at least two sentences with it")
+    mean, std = mu[inside].mean(0), mu[inside].std(0)
+    gen = torch.Generator().manual_seed(seed)
+    return mean + std * torch.randn((n, mu.shape[1]), generator=gen).to(mu.device)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows a, b [D] at each t [S] -> [S, D] (lerp if parallel)."""
+    t = t.unsqueeze(1)
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if float(torch.sin(omega)) < 1e-6:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def interpolation(model: T5VAE, tokenizer, a: str, b: str, steps: int = 7, kind: str = "lerp",
+                  **decode_kw) -> list[str]:  # fmt: skip
+    """Sentences decoded along the path from mu_a to mu_b (`kind`: lerp or slerp)."""
+    if kind not in ("lerp", "slerp"):
+        raise ValueError(f"kind must be 'lerp' or 'slerp', got {kind!r}")
+    mu, _ = encode_sentences(model, tokenizer, [a, b])
+    t = torch.linspace(0, 1, steps, device=mu.device)
+    z = slerp(mu[0], mu[1], t) if kind == "slerp" else (1 - t[:, None]) * mu[0] + t[:, None] * mu[1]
+    return to_text(tokenizer, decode(model, z, **decode_kw))
+
+
+def dimensions_by_kl(mu: torch.Tensor, logvar: torch.Tensor) -> list[int]:
+    """Latent dimensions, most informative first: by mean KL(q(z_d|x) || N(0, 1)) over the set."""
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).mean(0)
+    return [int(d) for d in torch.argsort(kl, descending=True)]
+
+
+def traversal(model: T5VAE, tokenizer, sentence: str, dim: int, values: list[float],
+              **decode_kw) -> list[str]:  # fmt: skip
+    """Decode the sentence's mu with dimension `dim` set to each of `values`."""
+    mu, _ = encode_sentences(model, tokenizer, [sentence])
+    z = mu.repeat(len(values), 1)
+    z[:, dim] = torch.tensor(values, dtype=z.dtype, device=z.device)
+    return to_text(tokenizer, decode(model, z, **decode_kw))
+
+
+def shift(model: T5VAE, tokenizer, sentences: list[str], vector: torch.Tensor, alpha: float,
+          batch_size: int = 64, **decode_kw) -> list[str]:  # fmt: skip
+    """Decode mu_x + alpha * vector for each sentence, batch by batch."""
+    out = []
+    for i in range(0, len(sentences), batch_size):
+        mu, _ = encode_sentences(model, tokenizer, sentences[i : i + batch_size])
+        out += to_text(tokenizer, decode(model, mu + alpha * vector.to(mu.device), **decode_kw))
+    return out
+
+
+def transfer_scores(sources: list[str], generated: list[str], factor: str, target) -> dict:
+    """Scores of `generated[i]`, made from `sources[i]` to reach factor = target."""
+    if len(sources) != len(generated) or not sources:
+        raise ValueError("sources and generated must be non-empty and of the same length")
+    parsed = [(parse(s), parse(g)) for s, g in zip(sources, generated, strict=True)]
+    if any(src is None for src, _ in parsed):
+        raise ValueError("every source must be a sentence of the built-in grammar")
+    ok = [(src, gen) for src, gen in parsed if gen is not None]
+    n = len(sources)
+    reached = sum(gen[factor] == target for _, gen in ok)
+    kept = sum(all(gen[k] == src[k] for k in src if k != factor) for src, gen in ok)
+    return {"n": n, "grammatical": len(ok) / n, "transfer_accuracy": reached / n,
+            "content_kept": kept / n, "bleu_to_source": reconstruction_bleu(sources, generated)}  # fmt: skip
+
+
+def smoothness(path: list[str]) -> dict:
+    """How smooth a decoded path is: the fraction of grammatical steps, and the fraction of
+    factors that change at most once along the grammatical steps (monotone: from the start's
+    value to the end's, never back)."""
+    if not path:
+        raise ValueError("empty path")
+    parsed = [p for p in map(parse, path) if p is not None]
+    if not parsed:
+        return {"grammatical": 0.0, "monotone_factors": math.nan}
+    changes = {
+        k: sum(a[k] != b[k] for a, b in zip(parsed, parsed[1:], strict=False)) for k in parsed[0]
+    }
+    return {"grammatical": len(parsed) / len(path),
+            "monotone_factors": sum(c <= 1 for c in changes.values()) / len(changes)}  # fmt: skip
