@@ -4,6 +4,9 @@
 #       runs the experiment grid with papermill and writes results/<profile>/ (tables, figures)
 #   ./reproduce.sh test [pytest args]
 #       runs the test suite (unit tests, nbval notebooks, reported-metrics check)
+#   ./reproduce.sh docs
+#       builds the documentation site into docs/_build/html (Sphinx, warnings are errors) and checks
+#       it in headless Chromium (scripts/check_site.py; screenshots in docs/_build/screenshots)
 #   ./reproduce.sh lock
 #       regenerates requirements/lock.txt (uv pip compile, from pyproject.toml + requirements/pins.txt)
 #
@@ -89,5 +92,9 @@ export PATH="$VENV/bin:$PATH"
 if [ "${1:-}" = "test" ]; then
   shift
   exec "$VENV/bin/python" -m pytest "$@"
+fi
+if [ "${1:-}" = "docs" ]; then
+  "$VENV/bin/python" -m sphinx -b html -W --keep-going docs docs/_build/html
+  exec "$VENV/bin/python" scripts/check_site.py docs/_build/html
 fi
 exec "$VENV/bin/python" -m t5vae.grid.reproduce "$@"

@@ -34,7 +34,8 @@ from t5vae.report.compare import finish_with_verdict, save_reference
 from t5vae.report.results import is_complete
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
+    """The options of ./reproduce.sh (the documentation site's CLI page renders them)."""
     ap = argparse.ArgumentParser(prog="./reproduce.sh", description=__doc__.split("\n")[0])
     ap.add_argument(
         "--profile", default="quick", help="params/profiles/<name>.yaml (default: quick)"
@@ -77,7 +78,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--plan", action="store_true",
                     help="time a few real batches here and print what the grid would cost (hours, "
                          "peak memory per stage), then stop (plan.py)")  # fmt: skip
-    return ap.parse_args(argv)
+    return ap
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return parser().parse_args(argv)
 
 
 def positive_int(text: str) -> int:

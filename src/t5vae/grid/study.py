@@ -49,7 +49,8 @@ def run_rows(study: Study, jobs: int, output_root: Path | None) -> list[int]:
         return [first, *pool.map(one, study.rows[1:])]
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The options of `python -m t5vae.grid.study`."""
     ap = argparse.ArgumentParser(
         prog="python -m t5vae.grid.study", description=__doc__.split("\n")[0]
     )
@@ -58,7 +59,11 @@ def main(argv=None) -> int:
     ap.add_argument("--output-root", default=None, help="where runs/ and results/ go")
     ap.add_argument("--save-reference", action="store_true",
                     help="copy the table and the rows' results files to reference/studies/<name>/")  # fmt: skip
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     try:
         study = load_study(args.name)
     except (P.ParamsError, FileNotFoundError) as e:
