@@ -30,3 +30,16 @@ def pytest_xdist_make_scheduler(config, log):
             return "notebooks" if nodeid.startswith("notebooks/") else nodeid
 
     return NotebooksTogether(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest first, so that two workers finish together: the notebooks (one unit, see above),
+    then the tests marked slow (end to end, tens of seconds to minutes each), then the rest.
+    A stable sort: each group keeps its collection order."""
+
+    def rank(item) -> int:
+        if item.nodeid.startswith("notebooks/"):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)
