@@ -16,7 +16,7 @@ from t5vae.data import builtin
 from t5vae.evaluation import control
 from t5vae.evaluation.diagnosis import diagnose
 from t5vae.evaluation.disentanglement import dci, dci_scores, mig
-from t5vae.evaluation.generation import repetition_rate, self_bleu
+from t5vae.evaluation.generation import interpolate, repetition_rate, self_bleu, slerp
 
 
 # --------------------------------------------------------------------------- the parser
@@ -153,11 +153,11 @@ def test_attribute_vector_and_class_conditional_by_hand():
 
 def test_slerp_by_hand():
     a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
-    path = control.slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
+    path = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
     assert torch.allclose(path[0], a) and torch.allclose(path[2], b, atol=1e-6)
     # halfway: angle 45 degrees, sin(w/2)/sin(w) * (a + b)
     assert torch.allclose(path[1], math.sin(math.pi / 4) * (a + b), atol=1e-6)
-    same = control.slerp(a, 2 * a, torch.tensor([0.5]))  # parallel: linear
+    same = slerp(a, 2 * a, torch.tensor([0.5]))  # parallel: linear
     assert torch.allclose(same[0], 1.5 * a)
 
 
@@ -169,7 +169,7 @@ def test_decoding_functions_work_one_sentence_at_a_time(make_model, tokenizer, b
            for s in sentences]  # fmt: skip
     assert one == control.shift(model, tokenizer, sentences, vector, 2.0, max_new_tokens=8)
     for kind in ("lerp", "slerp"):
-        path = control.interpolation(model, tokenizer, sentences[0], sentences[1], steps=4,
+        path = interpolate(model, tokenizer, sentences[0], sentences[1], steps=4,
                                      kind=kind, max_new_tokens=8)  # fmt: skip
         assert len(path) == 4
     steps = control.traversal(model, tokenizer, sentences[0], 0, [-2.0, 0.0, 2.0], max_new_tokens=8)

@@ -3,7 +3,8 @@
 params/profiles/<profile>.yaml, params/datasets/<dataset>.yaml, params/phase1/<variant>.yaml,
 params/phase2/<technique>.yaml, params/claims.yaml, params/published/<dataset>.yaml. Every file
 is checked before anything runs: unknown keys, wrong types and out-of-range values stop with a
-ParamsError naming the file and the key. Nothing below this layer reads params/: a run is resolved here once (config/run.py) and
+ParamsError naming the file and the key. Nothing below this layer reads params/: a run is
+resolved here once (config/run.py) and
 carries its values.
 """
 

@@ -1,11 +1,10 @@
-"""Using the latent space: attribute shifts, class-conditional sampling, traversals, lerp and
-slerp interpolation, each scored against the known factors of the built-in grammar.
+"""Using the latent space: attribute shifts, class-conditional sampling, traversals, and scores of
+the decoded sentences against the known factors of the built-in grammar.
 
     attribute vector   v_c = mean(mu | y = c) - mean(mu | y != c)      (a difference of class means)
     shift              z = mu_x + alpha * v_c
     class-conditional  z ~ N(mean(mu | y = c), diag var(mu | y = c))
-    slerp              z(t) = sin((1-t) w) / sin w * a + sin(t w) / sin w * b,  cos w = a.b / |a||b|
-                       (Shoemake 1985; White 2016 for generative models)
+    (lerp and slerp interpolation: evaluation.generation.interpolate)
 
 Scores of decoded sentences (`data.builtin.parse` gives each one's factors, or None when it is not
 a sentence of the grammar): transfer accuracy (the target value reached), content kept (every
@@ -20,6 +19,7 @@ import torch
 
 from t5vae.data.builtin import parse
 from t5vae.evaluation.generation import decode, encode_sentences, reconstruction_bleu, to_text
+from t5vae.model.objectives import kl_per_dim
 from t5vae.model.vae import T5VAE
 
 
@@ -41,31 +41,9 @@ def class_conditional(mu: torch.Tensor, labels: list, value, n: int, seed: int =
     return mean + std * torch.randn((n, mu.shape[1]), generator=gen).to(mu.device)
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between rows a, b [D] at each t [S] -> [S, D] (lerp if parallel)."""
-    t = t.unsqueeze(1)
-    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    if float(torch.sin(omega)) < 1e-6:
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
-def interpolation(model: T5VAE, tokenizer, a: str, b: str, steps: int = 7, kind: str = "lerp",
-                  **decode_kw) -> list[str]:  # fmt: skip
-    """Sentences decoded along the path from mu_a to mu_b (`kind`: lerp or slerp)."""
-    if kind not in ("lerp", "slerp"):
-        raise ValueError(f"kind must be 'lerp' or 'slerp', got {kind!r}")
-    mu, _ = encode_sentences(model, tokenizer, [a, b])
-    t = torch.linspace(0, 1, steps, device=mu.device)
-    z = slerp(mu[0], mu[1], t) if kind == "slerp" else (1 - t[:, None]) * mu[0] + t[:, None] * mu[1]
-    return to_text(tokenizer, decode(model, z, **decode_kw))
-
-
 def dimensions_by_kl(mu: torch.Tensor, logvar: torch.Tensor) -> list[int]:
     """Latent dimensions, most informative first: by mean KL(q(z_d|x) || N(0, 1)) over the set."""
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).mean(0)
-    return [int(d) for d in torch.argsort(kl, descending=True)]
+    return [int(d) for d in torch.argsort(kl_per_dim(mu, logvar).mean(0), descending=True)]
 
 
 def traversal(model: T5VAE, tokenizer, sentence: str, dim: int, values: list[float],

@@ -14,7 +14,8 @@ factor v_k. 1: each factor lives in one dimension alone; 0: in none or spread ov
 DCI (Eastwood & Williams 2018, "A Framework for the Quantitative Evaluation of Disentangled
 Representations"): from an importance matrix R [D, K] (here the impurity importances of a random
 forest per factor that considers every dimension at each split, scikit-learn; disentanglement_lib
-uses gradient boosting, slower at the same importances on codes like these), with P_jk = R_jk / sum_k R_jk and P~_jk = R_jk / sum_j R_jk:
+uses gradient boosting, slower at the same importances on codes like these), with
+P_jk = R_jk / sum_k R_jk and P~_jk = R_jk / sum_j R_jk:
 
     disentanglement = sum_j rho_j (1 - H_K(P_j.)),   rho_j = sum_k R_jk / sum_jk R_jk
     completeness    = 1/K sum_k (1 - H_D(P~_.k))

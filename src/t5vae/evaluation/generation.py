@@ -139,11 +139,28 @@ def sample_prior(model: T5VAE, tokenizer, n: int, seed: int = 0, **decode_kw) ->
     return to_text(tokenizer, decode(model, z, **decode_kw))
 
 
-def interpolate(model: T5VAE, tokenizer, a: str, b: str, steps: int = 5, **decode_kw) -> list[str]:
-    """Homotopy: decode (1 - t) mu_a + t mu_b for t evenly spaced in [0, 1] (Bowman et al. 2016)."""
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows a, b [D] at each t [S] -> [S, D] (Shoemake 1985; White
+    2016 for generative models): sin((1-t) w) / sin w * a + sin(t w) / sin w * b, cos w = a.b/|a||b|
+    (linear when a and b are parallel)."""
+    t = t.unsqueeze(1)
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if float(torch.sin(omega)) < 1e-6:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def interpolate(model: T5VAE, tokenizer, a: str, b: str, steps: int = 5, kind: str = "lerp",
+                **decode_kw) -> list[str]:  # fmt: skip
+    """Decode the path from mu_a to mu_b at `steps` evenly spaced t in [0, 1]: `kind` "lerp", the
+    homotopy (1 - t) mu_a + t mu_b (Bowman et al. 2016), or "slerp"."""
+    if kind not in ("lerp", "slerp"):
+        raise ValueError(f"kind must be 'lerp' or 'slerp', got {kind!r}")
     mu, _ = encode_sentences(model, tokenizer, [a, b])
-    t = torch.linspace(0, 1, steps, device=mu.device).unsqueeze(1)
-    return to_text(tokenizer, decode(model, (1 - t) * mu[0] + t * mu[1], **decode_kw))
+    t = torch.linspace(0, 1, steps, device=mu.device)
+    z = slerp(mu[0], mu[1], t) if kind == "slerp" else (1 - t[:, None]) * mu[0] + t[:, None] * mu[1]
+    return to_text(tokenizer, decode(model, z, **decode_kw))
 
 
 def arithmetic(model: T5VAE, tokenizer, a: str, b: str, c: str, **decode_kw) -> str:
