@@ -51,3 +51,36 @@ def test_costs_measured_side_by_side_combine_as_mean_times_and_largest_memory():
     got = combine([costs(1.0, 500.0, None), costs(3.0, 700.0, None)])
     assert got == costs(2.0, 700.0, None)
     assert combine([costs(1.0, 1.0, 10.0), costs(1.0, 1.0, 30.0)]).peak_cuda_mb == 30.0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_jobs_must_be_a_whole_number_of_at_least_one(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        reproduce.parse_args(["--jobs", value])
+    assert exit_.value.code == 2
+    assert "--jobs: expected a whole number >= 1" in capsys.readouterr().err
+
+
+def test_offline_paper_plan_without_a_base_config_is_one_line_naming_what_to_pass(
+    tmp_path, monkeypatch, capsys
+):
+    """No network, no --base-config, no $T5VAE_SHARED_DIR: one error line, exit 2, instead of
+    the Hub's five retries and a transformers traceback."""
+    import huggingface_hub
+
+    from t5vae.grid import dryrun
+
+    ptb = tmp_path / "data" / "ptb"
+    ptb.mkdir(parents=True)
+    for split in ("train", "valid", "test"):
+        (ptb / f"{split}.txt").write_text("the cat sat on the mat .\na dog ran .\n")
+    monkeypatch.delenv("T5VAE_SHARED_DIR", raising=False)
+    monkeypatch.setattr(dryrun, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+    code = reproduce.main(["--profile", "paper", "--plan", "--datasets", "ptb",
+                           "--output-root", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: the base model 't5-small' is not on this machine")
+    assert "pass --base-config DIR" in err[0] and "T5VAE_SHARED_DIR" in err[0]
+    assert not list((tmp_path / "out").rglob("plan.md"))

@@ -19,6 +19,7 @@ from t5vae.report.results import read_results, result_files
 from t5vae.report.tables import write_tables
 
 REFERENCE = REPO / "reference"
+REFERENCED = ["smoke", "quick", "replica"]  # the profiles with a committed reference
 SMOKE_RUNS = [("phase1", "max_p0.15_frozen"), ("phase2", "l0.5_p0.15")]
 
 
@@ -61,7 +62,7 @@ def test_committed_tables_and_claims_are_generated_from_committed_results(tmp_pa
 
 
 def test_reference_has_several_seeds_per_run():
-    for profile in ("smoke", "quick", "replica"):
+    for profile in REFERENCED:
         seeds = {p.parent.name for p in result_files(REFERENCE / profile)}
         assert len(seeds) >= 3, (profile, seeds)
         for path in result_files(REFERENCE / profile):
@@ -94,9 +95,21 @@ def test_fresh_output_recomputes_then_complete_output_skips(tmp_path, capsys):
     assert out.strip().splitlines()[-1].startswith("verdict: 2/2 runs match the reference")
 
 
-@pytest.mark.parametrize(
-    "profile", ["quick", "replica"]
-)  # (smoke's files predate recorded identities)
+@pytest.mark.parametrize("profile", REFERENCED)
+def test_every_run_of_the_profile_is_in_its_reference_for_each_seed(profile, monkeypatch):
+    """A profile that gains a run (a technique, a variant, a dataset) fails here until its
+    reference is regenerated: the reference covers exactly the grid ./reproduce.sh runs."""
+    monkeypatch.setattr(reproduce.steps, "load_corpus", lambda spec, split: None)  # no data read
+    _, jobs = reproduce.expand_grid(reproduce.parse_args(["--profile", profile, "--seeds", "0"]))
+    grid = {f"{j.spec.dataset.name}/{j.spec.stage}-{j.spec.name}" for j in jobs}
+    files = result_files(REFERENCE / profile)
+    seeds = sorted({p.parent.name for p in files})
+    for seed in seeds:
+        have = {f"{p.parent.parent.name}/{p.stem}" for p in files if p.parent.name == seed}
+        assert have == grid, (profile, seed, "missing:", grid - have, "not in the grid:", have - grid)
+
+
+@pytest.mark.parametrize("profile", REFERENCED)
 def test_committed_results_keep_their_identity_under_this_code(profile):
     """A committed results file that records its identity (the hash of what decides its numbers)
     has the identity this code computes for it: a profile field added since (identity.ADDED_LATER)
@@ -105,8 +118,7 @@ def test_committed_results_keep_their_identity_under_this_code(profile):
     for path in result_files(REFERENCE / profile):
         record = read_results(path)
         stored = record["provenance"].get("identity")
-        if stored is None:  # written before results recorded an identity
-            continue
+        assert stored is not None, f"{path}: written by code that recorded no identity"
         spec = steps.make_spec(profile, record["dataset"], record["stage"], record["name"],
                             seed=record["seed"])  # fmt: skip
         assert spec.identity == stored, path
