@@ -106,7 +106,14 @@ def test_every_run_of_the_profile_is_in_its_reference_for_each_seed(profile, mon
     seeds = sorted({p.parent.name for p in files})
     for seed in seeds:
         have = {f"{p.parent.parent.name}/{p.stem}" for p in files if p.parent.name == seed}
-        assert have == grid, (profile, seed, "missing:", grid - have, "not in the grid:", have - grid)
+        assert have == grid, (
+            profile,
+            seed,
+            "missing:",
+            grid - have,
+            "not in the grid:",
+            have - grid,
+        )
 
 
 @pytest.mark.parametrize("profile", REFERENCED)
