@@ -4,6 +4,7 @@
     t5vae train --profile P --dataset D --stage S --name N [--seed K] [--set key=value]
     t5vae evaluate CHECKPOINT --sentences FILE [--iw-samples K]
     t5vae generate CHECKPOINT (--sentence S | --prior N | --interpolate A B)
+    t5vae generate CHECKPOINT --sentence S --shift sentiment=positive [--alpha 2]
     t5vae study NAME                     a study table (params/studies/NAME.yaml)
     t5vae push PROFILE DATASET STAGE NAME REPO_ID [--seed K]   a trained run to the Hub
 
@@ -39,6 +40,8 @@ def _generate(args) -> int:
     model, tokenizer = hub.load(args.checkpoint, args.tokenizer)
     kw = {"max_new_tokens": args.max_new_tokens, "strategy": args.strategy, "top_p": args.top_p,
           "generator": torch.Generator().manual_seed(args.seed)}  # fmt: skip
+    if args.shift:
+        return _shift(args, model, tokenizer, kw)
     if args.sentence:
         lines = gen.reconstruct(model, tokenizer, args.sentence, **kw)
     elif args.prior:
@@ -46,6 +49,27 @@ def _generate(args) -> int:
     else:
         lines = gen.interpolate(model, tokenizer, *args.interpolate, steps=args.steps, **kw)
     print("\n".join(lines))
+    return 0
+
+
+def _shift(args, model, tokenizer, kw) -> int:
+    """--shift FACTOR=VALUE: each sentence decoded from mu + alpha * v (evaluation.control); the
+    scores against the built-in grammar on stderr when the sentences are of it."""
+    from t5vae.data.builtin import parse
+    from t5vae.evaluation import control
+
+    factor, _, value = args.shift.partition("=")
+    try:
+        vector = control.builtin_attribute_vector(model, tokenizer, factor, value,
+                                                  n=args.attribute_sentences, seed=args.seed)  # fmt: skip
+    except ValueError as e:
+        print(f"error: --shift: {e}", file=sys.stderr)
+        return 2
+    lines = control.shift(model, tokenizer, args.sentence, vector, args.alpha, **kw)
+    print("\n".join(lines))
+    if all(parse(s) is not None for s in args.sentence):
+        scores = control.transfer_scores(args.sentence, lines, factor, value)
+        print(json.dumps({"alpha": args.alpha, **scores}), file=sys.stderr)
     return 0
 
 
@@ -87,6 +111,12 @@ def parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--interpolate", nargs=2, metavar=("A", "B"), help="decode between mu_A and mu_B"
     )
+    gen.add_argument("--shift", metavar="FACTOR=VALUE",
+                     help="with --sentence: decode mu + alpha * v, v the difference of class means "
+                     "of mu over sentences of the built-in grammar (topic, sentiment, tense, length)")  # fmt: skip
+    gen.add_argument("--alpha", type=float, default=1.0, help="--shift's strength (default 1)")
+    gen.add_argument("--attribute-sentences", type=int, default=1000,
+                     help="--shift: grammar sentences the class means come from (default 1000)")  # fmt: skip
     gen.add_argument("--steps", type=int, default=5, help="interpolation points (default 5)")
     gen.add_argument("--strategy", choices=("greedy", "sample"), default="greedy")
     gen.add_argument("--top-p", type=float, default=1.0)
@@ -104,6 +134,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     ap = parser()
     args, rest = ap.parse_known_args(argv)
+    if getattr(args, "shift", None) and not args.sentence:
+        ap.error("--shift needs --sentence")
     if rest and args.command not in ("reproduce", "train", "study"):
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "reproduce":

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from t5vae import cli, hub
+from t5vae.data.builtin import parse
 from t5vae.model.vae import T5VAE
 from t5vae.notebook import steps
 
@@ -121,6 +122,23 @@ def test_cli_evaluate_and_generate_on_a_checkpoint(trained, tmp_path, capsys):
         == 0
     )
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
+
+
+def test_cli_shifts_an_attribute_and_scores_it_against_the_grammar(trained, capsys):
+    ckpt, source = str(trained.best_dir), "the chef cooked a soup yesterday and it was lovely ."
+    args = ["generate", ckpt, "--sentence", source, "--max-new-tokens", "16",
+            "--attribute-sentences", "64"]  # fmt: skip
+    assert cli.main([*args, "--shift", "sentiment=negative", "--alpha", "2"]) == 0
+    out = capsys.readouterr()
+    (line,) = out.out.strip().splitlines()
+    scores = json.loads(out.err.strip().splitlines()[-1])
+    assert scores["alpha"] == 2 and scores["n"] == 1
+    assert scores["transfer_accuracy"] == (parse(line) is not None and parse(line)["sentiment"] == "negative")
+    assert cli.main([*args, "--shift", "sentiment=happy"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown attribute sentiment=happy" in err and "sentiment=positive|negative" in err
+    with pytest.raises(SystemExit):
+        cli.main(["generate", ckpt, "--prior", "2", "--shift", "tense=past"])
 
 
 @pytest.mark.parametrize("command", ["reproduce", "train", "study", "evaluate", "generate", "push"])

@@ -176,3 +176,22 @@ def test_decoding_functions_work_one_sentence_at_a_time(make_model, tokenizer, b
     assert len(steps) == 3
     mu = torch.tensor([[0.0, 3.0], [0.0, -3.0]])
     assert control.dimensions_by_kl(mu, torch.zeros_like(mu)) == [1, 0]
+
+
+def test_builtin_attribute_vector_is_the_class_mean_difference_at_any_batch_size(
+    make_model, tokenizer
+):
+    """From the grammar's own sentences and factors, batch by batch: the same vector as
+    attribute_vector over one batch of all of them, at batch size 1 too."""
+    from t5vae.evaluation.generation import encode_sentences
+
+    model = make_model(seed=0)
+    sentences, factors = builtin.generate(6, seed=3)
+    mu, _ = encode_sentences(model, tokenizer, sentences)
+    whole = control.attribute_vector(mu, [f["tense"] for f in factors], factors[0]["tense"])
+    for batch_size in (1, 4):
+        got = control.builtin_attribute_vector(model, tokenizer, "tense", factors[0]["tense"],
+                                               n=6, seed=3, batch_size=batch_size)  # fmt: skip
+        assert torch.allclose(got, whole, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown attribute colour=red: known topic="):
+        control.builtin_attribute_vector(model, tokenizer, "colour", "red")

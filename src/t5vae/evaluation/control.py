@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from t5vae.data.builtin import parse
+from t5vae.data.builtin import FACTORS, generate, parse
 from t5vae.evaluation.generation import decode, encode_sentences, reconstruction_bleu, to_text
 from t5vae.model.objectives import kl_per_dim
 from t5vae.model.vae import T5VAE
@@ -29,6 +29,19 @@ def attribute_vector(mu: torch.Tensor, labels: list, value) -> torch.Tensor:
     if inside.all() or not inside.any():
         raise ValueError(f"attribute {value!r}: needs sentences with and without it")
     return mu[inside].mean(0) - mu[~inside].mean(0)
+
+
+def builtin_attribute_vector(model: T5VAE, tokenizer, factor: str, value: str, n: int = 1000,
+                             seed: int = 0, batch_size: int = 64) -> torch.Tensor:  # fmt: skip
+    """The attribute vector of factor = value (`attribute_vector`) from the mu of n sentences of
+    the built-in grammar, whose factors are known; an error naming the known factors and values."""
+    if factor not in FACTORS or value not in FACTORS[factor]:
+        known = "; ".join(f"{k}={'|'.join(v)}" for k, v in FACTORS.items())
+        raise ValueError(f"unknown attribute {factor}={value}: known {known}")
+    sentences, factors = generate(n, seed)
+    mu = torch.cat([encode_sentences(model, tokenizer, sentences[i : i + batch_size])[0]
+                    for i in range(0, n, batch_size)])  # fmt: skip
+    return attribute_vector(mu, [f[factor] for f in factors], value)
 
 
 def class_conditional(mu: torch.Tensor, labels: list, value, n: int, seed: int = 0) -> torch.Tensor:
