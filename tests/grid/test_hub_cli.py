@@ -133,7 +133,9 @@ def test_cli_shifts_an_attribute_and_scores_it_against_the_grammar(trained, caps
     (line,) = out.out.strip().splitlines()
     scores = json.loads(out.err.strip().splitlines()[-1])
     assert scores["alpha"] == 2 and scores["n"] == 1
-    assert scores["transfer_accuracy"] == (parse(line) is not None and parse(line)["sentiment"] == "negative")
+    assert scores["transfer_accuracy"] == (
+        parse(line) is not None and parse(line)["sentiment"] == "negative"
+    )
     assert cli.main([*args, "--shift", "sentiment=happy"]) == 2
     err = capsys.readouterr().err
     assert "unknown attribute sentiment=happy" in err and "sentiment=positive|negative" in err
