@@ -59,12 +59,8 @@ def _shift(args, model, tokenizer, kw) -> int:
     from t5vae.evaluation import control
 
     factor, _, value = args.shift.partition("=")
-    try:
-        vector = control.builtin_attribute_vector(model, tokenizer, factor, value,
-                                                  n=args.attribute_sentences, seed=args.seed)  # fmt: skip
-    except ValueError as e:
-        print(f"error: --shift: {e}", file=sys.stderr)
-        return 2
+    vector = control.builtin_attribute_vector(model, tokenizer, factor, value,
+                                              n=args.attribute_sentences, seed=args.seed)  # fmt: skip
     lines = control.shift(model, tokenizer, args.sentence, vector, args.alpha, **kw)
     print("\n".join(lines))
     if all(parse(s) is not None for s in args.sentence):
@@ -134,8 +130,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     ap = parser()
     args, rest = ap.parse_known_args(argv)
-    if getattr(args, "shift", None) and not args.sentence:
-        ap.error("--shift needs --sentence")
+    if getattr(args, "shift", None):  # checked before the checkpoint is loaded
+        from t5vae.evaluation.control import check_attribute
+
+        if not args.sentence:
+            ap.error("--shift needs --sentence")
+        try:
+            check_attribute(*args.shift.partition("=")[::2])
+        except ValueError as e:
+            ap.error(f"--shift: {e}")
     if rest and args.command not in ("reproduce", "train", "study"):
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "reproduce":

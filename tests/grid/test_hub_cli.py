@@ -136,7 +136,11 @@ def test_cli_shifts_an_attribute_and_scores_it_against_the_grammar(trained, caps
     assert scores["transfer_accuracy"] == (
         parse(line) is not None and parse(line)["sentiment"] == "negative"
     )
-    assert cli.main([*args, "--shift", "sentiment=happy"]) == 2
+    with pytest.raises(SystemExit) as exit_:  # before the checkpoint is read
+        cli.main(
+            ["generate", "no/such/checkpoint", "--sentence", source, "--shift", "sentiment=happy"]
+        )
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "unknown attribute sentiment=happy" in err and "sentiment=positive|negative" in err
     with pytest.raises(SystemExit):

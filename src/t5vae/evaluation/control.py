@@ -31,13 +31,18 @@ def attribute_vector(mu: torch.Tensor, labels: list, value) -> torch.Tensor:
     return mu[inside].mean(0) - mu[~inside].mean(0)
 
 
-def builtin_attribute_vector(model: T5VAE, tokenizer, factor: str, value: str, n: int = 1000,
-                             seed: int = 0, batch_size: int = 64) -> torch.Tensor:  # fmt: skip
-    """The attribute vector of factor = value (`attribute_vector`) from the mu of n sentences of
-    the built-in grammar, whose factors are known; an error naming the known factors and values."""
+def check_attribute(factor: str, value: str) -> None:
+    """factor = value is one of the built-in grammar's; else an error naming the known ones."""
     if factor not in FACTORS or value not in FACTORS[factor]:
         known = "; ".join(f"{k}={'|'.join(v)}" for k, v in FACTORS.items())
         raise ValueError(f"unknown attribute {factor}={value}: known {known}")
+
+
+def builtin_attribute_vector(model: T5VAE, tokenizer, factor: str, value: str, n: int = 1000,
+                             seed: int = 0, batch_size: int = 64) -> torch.Tensor:  # fmt: skip
+    """The attribute vector of factor = value (`attribute_vector`) from the mu of n sentences of
+    the built-in grammar, whose factors are known."""
+    check_attribute(factor, value)
     sentences, factors = generate(n, seed)
     mu = torch.cat([encode_sentences(model, tokenizer, sentences[i : i + batch_size])[0]
                     for i in range(0, n, batch_size)])  # fmt: skip
