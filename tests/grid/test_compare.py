@@ -355,3 +355,43 @@ def test_a_grid_with_nothing_to_compare_with_says_so_and_passes(tmp_path, capsys
     c = compare(got, other)
     assert c.ok and not c.compared
     assert c.verdict.startswith("nothing to compare with: none of the 6 runs has a reference")
+
+
+def test_exact_numbers_of_another_environment_make_it_judged_exactly(tmp_path):
+    """A reference can hold the results of a grid that reproduced it on another CPU: a later grid
+    there is judged exactly (a changed value DIFFERS), a third environment still by the seeds'
+    interval; a grid in the reference's own environment, or one that does not reproduce, is not
+    added; replacing the reference drops them."""
+    from t5vae.report.compare import ENVIRONMENTS, save_environment, save_reference
+
+    ref = write_grid(tmp_path / "ref", GRID)
+    got = write_grid(tmp_path / "got", {k: v[:1] for k, v in GRID.items()})  # seed 0
+    vanilla = got / "builtin" / "seed0" / "phase2-vanilla.json"
+    edit(vanilla, kl=1.2)  # another CPU's float for the reference's 1.0: inside the interval
+    set_cpu(got, "AMD EPYC 9R14")
+    c = compare(got, ref)
+    assert c.ok and set(c.runs["mode"]) == {"other environment"}
+    before = collect(ref)[["run_id", "seed", "kl"]]
+    saved = save_environment(got, ref)
+    assert saved.parent == ref / ENVIRONMENTS and saved.name.startswith("amd-epyc-9r14-")
+    assert collect(ref)[["run_id", "seed", "kl"]].equals(before)  # the seeds are untouched
+    c = compare(got, ref)
+    assert c.ok and set(c.runs["mode"]) == {"same environment"}
+    m = c.metrics.set_index(["run", "metric"]).loc[("builtin/seed0/phase2-vanilla", "kl")]
+    assert m["reference"] == 1.2 and m["status"] == MATCH
+    edit(vanilla, kl=1.2 + 1e-4)
+    c = compare(got, ref)
+    assert (
+        not c.ok
+        and c.runs.set_index("run").loc["builtin/seed0/phase2-vanilla", "status"] == DIFFERS
+    )
+    set_cpu(got, "a third CPU")
+    assert set(compare(got, ref).runs["mode"]) == {"other environment"}
+    with pytest.raises(ValueError, match="reference's own environment"):
+        save_environment(write_grid(tmp_path / "same", GRID), ref)
+    extra = write_grid(tmp_path / "extra", {("phase2", "lnone_pnone"): [5.0]})
+    set_cpu(extra, "AMD EPYC 9R14")
+    with pytest.raises(ValueError, match="has missing in reference"):
+        save_environment(extra, ref)
+    save_reference(write_grid(tmp_path / "new", GRID), ref)
+    assert not (ref / ENVIRONMENTS).exists()

@@ -14,13 +14,18 @@ from helpers import REPO
 from t5vae.grid import reproduce
 from t5vae.notebook import steps
 from t5vae.report.claims import write_claims
-from t5vae.report.compare import compare
+from t5vae.report.compare import compare, environment_dirs
 from t5vae.report.results import read_results, result_files
 from t5vae.report.tables import write_tables
 
 REFERENCE = REPO / "reference"
 REFERENCED = ["smoke", "quick", "replica"]  # the profiles with a committed reference
 SMOKE_RUNS = [("phase1", "max_p0.15_frozen"), ("phase2", "l0.5_p0.15")]
+
+
+def reference_folders(profile: str) -> list:
+    """A reference's seeds, then the exact numbers of each other environment it holds."""
+    return [REFERENCE / profile, *environment_dirs(REFERENCE / profile)]
 
 
 def _reference_file(stage: str, name: str, seed: int = 0):
@@ -102,18 +107,18 @@ def test_every_run_of_the_profile_is_in_its_reference_for_each_seed(profile, mon
     monkeypatch.setattr(reproduce.steps, "load_corpus", lambda spec, split: None)  # no data read
     _, jobs = reproduce.expand_grid(reproduce.parse_args(["--profile", profile, "--seeds", "0"]))
     grid = {f"{j.spec.dataset.name}/{j.spec.stage}-{j.spec.name}" for j in jobs}
-    files = result_files(REFERENCE / profile)
-    seeds = sorted({p.parent.name for p in files})
-    for seed in seeds:
-        have = {f"{p.parent.parent.name}/{p.stem}" for p in files if p.parent.name == seed}
-        assert have == grid, (
-            profile,
-            seed,
-            "missing:",
-            grid - have,
-            "not in the grid:",
-            have - grid,
-        )
+    for folder in reference_folders(profile):
+        files = result_files(folder)
+        for seed in sorted({p.parent.name for p in files}):
+            have = {f"{p.parent.parent.name}/{p.stem}" for p in files if p.parent.name == seed}
+            assert have == grid, (
+                folder,
+                seed,
+                "missing:",
+                grid - have,
+                "not in the grid:",
+                have - grid,
+            )
 
 
 @pytest.mark.parametrize("profile", REFERENCED)
@@ -122,7 +127,7 @@ def test_committed_results_keep_their_identity_under_this_code(profile):
     has the identity this code computes for it: a profile field added since (identity.ADDED_LATER)
     neither forces a recompute nor makes the comparison say 'parameters differ'."""
     checked = 0
-    for path in result_files(REFERENCE / profile):
+    for path in [p for folder in reference_folders(profile) for p in result_files(folder)]:
         record = read_results(path)
         stored = record["provenance"].get("identity")
         assert stored is not None, f"{path}: written by code that recorded no identity"

@@ -30,7 +30,7 @@ from t5vae.config import paths
 from t5vae.config.run import as_base, make_spec, with_seed
 from t5vae.grid.jobs import NB_TABLES, Job, execute, write_timing
 from t5vae.notebook import steps
-from t5vae.report.compare import finish_with_verdict, save_reference
+from t5vae.report.compare import finish_with_verdict, save_environment, save_reference
 from t5vae.report.results import is_complete
 
 
@@ -63,8 +63,14 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-tables", action="store_true", help="skip 04_tables and the comparison")
     ap.add_argument("--reference", default=None,
                     help="reference folder to compare with (default: reference/<profile>/)")  # fmt: skip
-    ap.add_argument("--save-reference", action="store_true",
-                    help="after a grid with every run ok, copy its results into the reference folder")  # fmt: skip
+    keep = ap.add_mutually_exclusive_group()
+    keep.add_argument("--save-reference", action="store_true",
+                      help="after a grid with every run ok, copy its results into the reference folder")  # fmt: skip
+    keep.add_argument("--save-environment", action="store_true",
+                      help="after a grid that reproduces the reference in another environment (another "
+                           "CPU model, say), add its results to the reference as that environment's "
+                           "exact numbers (reference/<profile>/environments/): a grid run there later "
+                           "is judged exactly")  # fmt: skip
     ap.add_argument("--dry-run", action="store_true",
                     help="the profile's exact code path on a random-init model of its base, 2 steps and "
                          "8 evaluation sentences per run, generated data where none is found (dryrun.py)")  # fmt: skip
@@ -304,6 +310,14 @@ def finish(args, profile: P.Profile, jobs: list[Job], root: Path, failed: bool) 
         save_reference(results_dir, reference)
         print(f"reference saved: {reference}/")
         return 0
+    if args.save_environment:
+        try:
+            print(
+                f"exact numbers of this environment saved: {save_environment(results_dir, reference)}/"
+            )
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 1
     return code
 
 

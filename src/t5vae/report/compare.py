@@ -33,6 +33,13 @@ with other parameters, is listed as having nothing to compare with, and a grid w
 compare with at all says so and passes. `finish_with_verdict` writes the report and prints the
 verdict (the last line ./reproduce.sh prints); `save_reference` replaces a reference folder with a
 grid's results (--save-reference).
+
+Exact numbers of other environments: the CPU model alone moves every value (an Intel and an AMD
+machine of this project give different floats; reference/measurements/quick_intel_vs_amd.md), so
+a reference can hold, beside its seeds, the results of a grid that reproduced it in another
+environment, in `environments/<name>/` (`save_environment`, --save-environment). A run whose
+environment is one of them is judged exactly against it, as in the reference's own environment;
+the seeds' intervals and the claims still come from the reference.
 """
 
 from __future__ import annotations
@@ -45,11 +52,18 @@ from pathlib import Path
 import pandas as pd
 
 from t5vae.report.format import markdown_table, save_figure
-from t5vae.report.results import collect, metric_columns, same_environment
+from t5vae.report.results import (
+    collect,
+    metric_columns,
+    read_results,
+    result_files,
+    same_environment,
+)
 from t5vae.report.statistics import Interval, finite_or_none, resolution, typical_relative_spread
 from t5vae.utils.files import atomic_dir, atomic_write_text
 
 # what --save-reference copies from results/<profile>/ into reference/<profile>/
+ENVIRONMENTS = "environments"  # reference/<profile>/environments/<name>/<dataset>/seed<k>/*.json
 REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
                    "claims.csv", "released.md", "timing.csv", "timing.md")  # fmt: skip
 SAME_ENV_RTOL, SAME_ENV_ATOL = 1e-6, 1e-9
@@ -103,13 +117,16 @@ def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = Non
     got = collect(results_dir) if got is None else got
     ref = collect(reference_dir)
     got_by = {_key(r): r for _, r in got.iterrows()}
-    ref_by = {_key(r): r for _, r in ref.iterrows()}
+    exact_by: dict[str, list] = {}  # the reference's own seeds first, then other environments'
+    for rows in (ref, *map(collect, environment_dirs(reference_dir))):
+        for _, r in rows.iterrows():
+            exact_by.setdefault(_key(r), []).append(r)
     keys = sorted(got_by) if keys is None else list(keys)
     metrics = sorted(set(metric_columns(got)) | set(metric_columns(ref)))
     pooled = {m: typical_relative_spread(ref, m) for m in metrics}
     run_rows, metric_rows, judged_keys = [], [], []
     for key in keys:
-        g, r = got_by.get(key), ref_by.get(key)
+        g = got_by.get(key)
         dataset, _, run_id = key.split("/")
         spread = ref[
             (ref["dataset"] == dataset) & (ref["run_id"] == run_id) & (ref["status"] == "ok")
@@ -123,9 +140,10 @@ def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = Non
             row["status"] = OTHER_PARAMS
         else:
             judged_keys.append(key)
-            same_env = r is not None and r["status"] == "ok" and same_environment(r, g)
+            exact = _same_environment_result(g, exact_by.get(key, []))
+            same_env = exact is not None
             row["mode"] = "same environment" if same_env else "other environment"
-            judged = _judge_run(key, g, r if same_env else None, spread, metrics, pooled)
+            judged = _judge_run(key, g, exact, spread, metrics, pooled)
             metric_rows += judged
             bad = [m for m in judged if m["status"] in (DIFFERS, OUTLIER)]
             if bad:
@@ -147,6 +165,21 @@ def compare(results_dir: Path, reference_dir: Path, keys: list[str] | None = Non
 
 def _sds(distance: float) -> str:
     return "no spread" if math.isinf(distance) else f"{distance:.1f} sd"
+
+
+def environment_dirs(reference_dir: Path) -> list[Path]:
+    """The folders of the exact numbers of other environments a reference holds."""
+    return sorted(p for p in (Path(reference_dir) / ENVIRONMENTS).glob("*") if p.is_dir())
+
+
+def _same_environment_result(got, candidates: list):
+    """The first reference result of this run computed in the reproduced run's environment with
+    its parameters (the same seed, so the same numbers are expected), or None."""
+    for r in candidates:
+        same_setting = pd.isna(r.get("setting")) or r.get("setting") == got.get("setting")
+        if r["status"] == "ok" and same_setting and same_environment(r, got):
+            return r
+    return None
 
 
 def _other_setting(got, spread: pd.DataFrame) -> bool:
@@ -307,8 +340,6 @@ def _figure(c: Comparison, path: Path) -> None:
 
 def finish_with_verdict(results_dir: Path, reference: Path, keys: list[str], failed: bool) -> int:
     """Write the comparison with the reference and print its verdict as the last line."""
-    from t5vae.report.results import result_files
-
     if not result_files(reference):
         print(
             f"\nverdict: nothing to compare with: no reference results in {reference}", flush=True
@@ -327,18 +358,52 @@ def exit_status(comparison: Comparison, failed: bool) -> int:
     return 1 if failed else 0 if comparison.ok else 3
 
 
-def save_reference(results_dir: Path, reference: Path) -> None:
-    """Replace `reference` by the results files, tables, claims and figures of results_dir."""
-    from t5vae.report.results import result_files
+def _copy_results(results_dir: Path, dest_dir: Path) -> None:
+    for path in result_files(results_dir):
+        dest = dest_dir / path.relative_to(results_dir)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
 
+
+def save_reference(results_dir: Path, reference: Path) -> None:
+    """Replace `reference` by the results files, tables, claims and figures of results_dir (the
+    exact numbers of other environments it held were numbers of the reference it replaces: they go
+    too)."""
     with atomic_dir(reference) as tmp:
-        for path in result_files(results_dir):
-            dest = tmp / path.relative_to(results_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest)
+        _copy_results(results_dir, tmp)
         for name in REFERENCE_FILES:
             if (results_dir / name).is_file():
                 shutil.copy2(results_dir / name, tmp / name)
         if (results_dir / "figures").is_dir():
             shutil.copytree(results_dir / "figures", tmp / "figures",
                             ignore=shutil.ignore_patterns("comparison.png"))  # fmt: skip
+
+
+def save_environment(results_dir: Path, reference: Path) -> Path:
+    """Add results_dir's results files to `reference` as the exact numbers of their environment
+    (`environments/<cpu>-<threads>t-<fingerprint>/`, replacing an earlier copy of the same
+    environment), so that a grid run there later is judged exactly. Only a grid that reproduced
+    the reference in another environment qualifies: every run judged (the same parameters), none
+    failed or missing, every claim kept; else ValueError says why."""
+    c = compare(results_dir, reference)
+    if not c.ok or c.runs.empty:
+        raise ValueError(
+            f"--save-environment: the grid does not reproduce {reference}: {c.verdict}"
+        )
+    not_judged = c.runs[c.runs["mode"] != "other environment"]
+    if not not_judged.empty:
+        r = not_judged.iloc[0]
+        why = "is in the reference's own environment" if r["mode"] else f"has {r['status']}"
+        raise ValueError(f"--save-environment: run {r['run']} {why}: only runs of another "
+                         "environment, each with a reference to compare with, are added")  # fmt: skip
+    got = collect(results_dir)
+    if got["env"].nunique() != 1:
+        raise ValueError(f"--save-environment: {results_dir} holds results of several environments")
+    prov = read_results(result_files(results_dir)[0])["provenance"]
+    cpu = "-".join(
+        "".join(ch if ch.isalnum() else " " for ch in str(prov.get("cpu"))).lower().split()
+    )
+    name = f"{cpu[:40]}-{prov.get('torch_threads')}t-{got['env'].iloc[0][:8]}"
+    with atomic_dir(Path(reference) / ENVIRONMENTS / name) as tmp:
+        _copy_results(results_dir, tmp)
+    return Path(reference) / ENVIRONMENTS / name
