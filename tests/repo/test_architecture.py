@@ -81,3 +81,61 @@ def test_the_ml_library_works_without_the_params_layer():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(ast.literal_eval(out.stdout.strip()))
     assert loaded <= {"data", "evaluation", "model", "training", "utils"}, loaded
+
+
+def test_no_import_cycle():
+    """No chain of t5vae imports leads back to where it started (deferred imports included)."""
+    import grimp
+    import networkx as nx
+
+    graph = grimp.build_graph("t5vae")
+    edges = nx.DiGraph(
+        [(m, i) for m in graph.modules for i in graph.find_modules_directly_imported_by(m)]
+    )
+    assert list(nx.simple_cycles(edges)) == []
+
+
+def map_of_the_package(text: str) -> dict[str, str]:
+    """{folder: its text} from the `src/t5vae/` block of docs/architecture.md's map."""
+    block = text.split("src/t5vae/", 1)[1].split("\nreference/", 1)[0]
+    out, folder = {}, None
+    for line in block.splitlines()[1:]:
+        head = line[2:].split(" ", 1)[0]
+        if line.startswith("  ") and not line.startswith("   ") and head.endswith("/"):
+            folder = head.rstrip("/")
+            out[folder] = line[2 + len(head) :].strip()
+        elif folder:
+            out[folder] += " " + line.strip()
+    return out
+
+
+def left_out_of_the_map(described: dict[str, str], src: Path) -> dict[str, set[str]]:
+    """{folder: modules its line does not name} for every subpackage of src/t5vae (a subpackage
+    missing from the map: all of its modules)."""
+    out = {}
+    for package in sorted(p for p in (src / "t5vae").iterdir() if (p / "__init__.py").is_file()):
+        words = set(described.get(package.name, "").replace(",", " ").replace("(", " ").split())
+        modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+        if modules - words:
+            out[package.name] = modules - words
+    return out
+
+
+def test_the_architecture_map_names_every_module_and_nothing_else():
+    """docs/architecture.md's map of src/t5vae/ is checked against the package: every module is
+    named in its folder's line, and every folder of the map exists."""
+    described = map_of_the_package((REPO / "docs" / "architecture.md").read_text())
+    assert left_out_of_the_map(described, SRC) == {}
+    assert set(described) == {
+        p.name for p in (SRC / "t5vae").iterdir() if (p / "__init__.py").is_file()
+    }
+
+
+def test_the_map_check_sees_a_module_left_out(tmp_path):
+    (tmp_path / "t5vae" / "model").mkdir(parents=True)
+    for name in ("__init__", "vae", "objectives", "released"):
+        (tmp_path / "t5vae" / "model" / f"{name}.py").write_text("")
+    text = "src/t5vae/    layers:\n  model/        vae, objectives\n                (more)\nreference/\n"
+    described = map_of_the_package(text)
+    assert described == {"model": "vae, objectives (more)"}
+    assert left_out_of_the_map(described, tmp_path) == {"model": {"released"}}
