@@ -395,3 +395,30 @@ def test_exact_numbers_of_another_environment_make_it_judged_exactly(tmp_path):
         save_environment(extra, ref)
     save_reference(write_grid(tmp_path / "new", GRID), ref)
     assert not (ref / ENVIRONMENTS).exists()
+
+
+def test_the_latent_space_table_shows_each_runs_diagnosis_and_the_headline_shift(tmp_path):
+    from t5vae.report.figures import write_figures
+
+    root = write_grid(tmp_path, {("phase2", "vanilla"): [1.0, 2.0, 3.0]},
+                      transfer_accuracy_a1=0.25, transfer_accuracy_a2=0.5, mig=0.1)  # fmt: skip
+    for seed, label in ((0, "collapsed"), (1, "collapsed"), (2, "weak")):
+        path = root / "builtin" / f"seed{seed}" / "phase2-vanilla.json"
+        record = json.loads(path.read_text())
+        record["diagnosis"] = {"label": label, "rule": "AU = 0"}
+        path.write_text(json.dumps(record))
+    text = write_tables(root)["md"].read_text()
+    section = text.split("## builtin: the latent space (phase 2)", 1)[1].split("\n## ", 1)[0]
+    header, _, row = section.strip().splitlines()[-3:]
+    assert "| diagnosis | transfer_accuracy_a1 |" in header and "transfer_accuracy_a2" not in header
+    assert "| collapsed (2), weak (1) | 0.250 ± 0.000 |" in row
+    assert (root / "figures" / "builtin_transfer_by_alpha.png") in write_figures(root)
+
+
+def test_the_end_of_training_prints_the_diagnosis_of_its_last_epoch():
+    hist = [{"epoch": 1, "valid_au": 0, "valid_mi": 0.0, "valid_kl": 0.0},
+            {"epoch": 2, "valid_au": 30, "valid_mi": 2.5, "valid_kl": 9.0}]  # fmt: skip
+    assert steps.training_diagnosis(hist, 32) == (
+        "diagnosis on the validation split after epoch 2: informative (MI = 2.50 nats, AU = 30 of 32)"
+    )
+    assert steps.training_diagnosis([], 32) == "no validation metrics to diagnose"

@@ -14,6 +14,7 @@ other factor unchanged), grammatical rate, BLEU to the source.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -83,17 +84,28 @@ def shift(model: T5VAE, tokenizer, sentences: list[str], vector: torch.Tensor, a
     return out
 
 
-def transfer_scores(sources: list[str], generated: list[str], factor: str, target) -> dict:
-    """Scores of `generated[i]`, made from `sources[i]` to reach factor = target."""
+def _parse_all(sentences: list[str]) -> list[dict | None]:
+    return [parse(s) for s in sentences]
+
+
+def transfer_scores(sources: list[str], generated: list[str], factor: str, target,
+                    read: Callable[[list[str]], list[dict | None]] = _parse_all,
+                    source_factors: list[dict] | None = None) -> dict:  # fmt: skip
+    """Scores of `generated[i]`, made from `sources[i]` to reach factor = target (one value, or
+    one per sentence). `read` gives each sentence's factors or None when it is not a sentence of
+    the grammar (default: the built-in grammar's parser); `source_factors` the sources' known
+    factors (default: read off the sources)."""
     if len(sources) != len(generated) or not sources:
         raise ValueError("sources and generated must be non-empty and of the same length")
-    parsed = [(parse(s), parse(g)) for s, g in zip(sources, generated, strict=True)]
-    if any(src is None for src, _ in parsed):
+    targets = list(target) if isinstance(target, list | tuple) else [target] * len(sources)
+    src = source_factors if source_factors is not None else read(sources)
+    if any(f is None for f in src):
         raise ValueError("every source must be a sentence of the built-in grammar")
-    ok = [(src, gen) for src, gen in parsed if gen is not None]
+    gen = read(generated)
+    ok = [(s, g, t) for s, g, t in zip(src, gen, targets, strict=True) if g is not None]
     n = len(sources)
-    reached = sum(gen[factor] == target for _, gen in ok)
-    kept = sum(all(gen[k] == src[k] for k in src if k != factor) for src, gen in ok)
+    reached = sum(g[factor] == t for _, g, t in ok)
+    kept = sum(all(g[k] == s[k] for k in g if k != factor) for s, g, _ in ok)
     return {"n": n, "grammatical": len(ok) / n, "transfer_accuracy": reached / n,
             "content_kept": kept / n, "bleu_to_source": reconstruction_bleu(sources, generated)}  # fmt: skip
 

@@ -58,6 +58,9 @@ class Metric:
 
 
 _P1, _P2, _BOTH = ("phase1",), ("phase2",), ("phase1", "phase2")
+_LATENT = (
+    "latent",
+)  # the latent-space table (phase 2 runs, datasets with known factors or labels)
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("ppl", "exp(sum nll / tokens incl. EOS): perplexity per subword", True, "ppl", _BOTH,
            bounds=(1.0, None)),
@@ -94,23 +97,42 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            "(built-in corpus)", False, "nats", bounds=(0.0, 1.0), resolution="n_sentences"),
     Metric("chance_*", "majority-class rate of that factor (what a probe gets from nothing)", None,
            "nats", bounds=(0.0, 1.0), resolution="n_sentences"),
-    # the latent space against the built-in corpus's factors (evaluation.disentanglement) and the
-    # diversity of prior samples (evaluation.generation); in no table until runs compute them
+    # the latent space (evaluation.latent): controlled generation scored against the known factors,
+    # disentanglement, paths through z, diversity of prior samples; the phase-2 "latent space" table
+    Metric("transfer_accuracy_*", "attribute shift z = mu_x + alpha v_c (alpha after the a): the "
+           "fraction of shifted test sentences whose decoding has the target value c; mean over factors",
+           False, "ratio", _LATENT, bounds=(0.0, 1.0), resolution=0.01),
+    Metric("content_kept_*", "attribute shift at alpha: the fraction whose other factors are unchanged",
+           False, "ratio", _LATENT, bounds=(0.0, 1.0), resolution=0.01),
+    Metric("grammatical_*", "attribute shift at alpha: the fraction decoded to a sentence of the "
+           "grammar", False, "ratio", _LATENT, bounds=(0.0, 1.0), resolution=0.01),
+    Metric("transfer_bleu_*", "attribute shift at alpha: corpus BLEU of the shifted sentences to "
+           "their sources", None, "nats", bounds=(0.0, 100.0)),
+    Metric("conditional_*", "class-conditional samples z ~ N(mean(mu | c), diag var(mu | c)): the "
+           "fraction decoded to value c (accuracy) or to the grammar (grammatical)", False, "ratio",
+           _LATENT, bounds=(0.0, 1.0)),
+    Metric("lerp_*", "lerp paths between test sentences: the fraction of grammatical steps, and of "
+           "factors that change at most once along a path (monotone)", False, "ratio", _LATENT,
+           bounds=(0.0, 1.0)),
+    Metric("slerp_*", "the same for slerp paths", False, "ratio", bounds=(0.0, 1.0)),
+    Metric("traversal_*", "the same for traversals of the 3 most informative dimensions (by KL) "
+           "from -3 to 3", False, "ratio", bounds=(0.0, 1.0)),
     Metric("mig", "mutual information gap: mean over factors of the gap between the two dimensions "
            "most informative of it, over its entropy (Chen et al. 2018)", False, "ratio",
-           bounds=(0.0, 1.0)),
+           _LATENT, bounds=(0.0, 1.0)),
     Metric("mig_*", "the mutual information gap of one factor (Chen et al. 2018)", False, "ratio",
            bounds=(0.0, 1.0)),
     Metric("dci_disentanglement", "DCI disentanglement: 1 - entropy of each dimension's importance "
-           "over the factors, weighted (Eastwood & Williams 2018)", False, "ratio", bounds=(0.0, 1.0)),
+           "over the factors, weighted (Eastwood & Williams 2018)", False, "ratio", _LATENT,
+           bounds=(0.0, 1.0)),
     Metric("dci_completeness", "DCI completeness: 1 - entropy of each factor's importance over the "
            "dimensions (Eastwood & Williams 2018)", False, "ratio", bounds=(0.0, 1.0)),
     Metric("dci_informativeness", "DCI informativeness: held-out accuracy of the factors from mu "
            "(Eastwood & Williams 2018)", False, "ratio", bounds=(0.0, 1.0)),
     Metric("self_bleu", "mean sentence BLEU of each prior sample against the others (Zhu et al. "
-           "2018); lower is more diverse", True, "nats", bounds=(0.0, 100.0)),
+           "2018); lower is more diverse", True, "nats", _LATENT, bounds=(0.0, 100.0)),
     Metric("repetition_rate", "fraction of prior samples that repeat an earlier one", True, "ratio",
-           bounds=(0.0, 1.0)),
+           _LATENT, bounds=(0.0, 1.0), resolution="n_prior_samples"),
     Metric("n_sentences", "sentences evaluated", None, "count", resolution=1.0),
     Metric("n_tokens", "target tokens incl. EOS", None, "count", resolution=1.0),
     Metric("n_words", "whitespace words", None, "count", resolution=1.0),
@@ -119,11 +141,17 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
 
 
 def metric(name: str) -> Metric:
-    """The registry entry of a metric (families such as probe_<factor> by their prefix)."""
+    """The registry entry of a metric (families such as probe_<factor> by their longest prefix)."""
     if name in METRICS:
         return METRICS[name]
-    prefix = name.split("_", 1)[0] + "_*"
-    return METRICS.get(prefix, Metric(name, ""))
+    parts = name.split("_")
+    for i in range(
+        len(parts) - 1, 0, -1
+    ):  # the longest family: transfer_accuracy_* before transfer_*
+        family = "_".join(parts[:i]) + "_*"
+        if family in METRICS:
+            return METRICS[family]
+    return Metric(name, "")
 
 
 # What evaluate() returns: every results file has these (a metric added to the registry later is

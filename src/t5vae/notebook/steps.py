@@ -23,7 +23,9 @@ from t5vae.config.paths import output_root, reference_dir, results_dir
 from t5vae.config.run import STAGES, RunSpec, base_spec, cpu_threads, load_run_file, make_spec
 from t5vae.data.corpora import Corpus, DataError, encode, load_split
 from t5vae.data.tokenizer import load_tokenizer, train_sentencepiece
+from t5vae.evaluation.diagnosis import diagnose
 from t5vae.evaluation.generation import distinct_n, reconstruct, reconstruction_bleu, sample_prior
+from t5vae.evaluation.latent import grammar_scorer, label_scorer, latent_space_metrics
 from t5vae.evaluation.metrics import batched_mutual_information, evaluate
 from t5vae.evaluation.probe import factor_probe
 from t5vae.model.released import MI_BATCH, RELEASED_PAD_LENGTH
@@ -169,8 +171,22 @@ def run_training(spec: RunSpec, base: Base | None = None, progress: bool = True)
     with cpu_threads(spec.profile.cpu_threads):
         if not is_finished(spec.run_dir):
             _record_training(spec)
-        return train(model, base.tokenizer, train_sents, valid_sents, cfg, spec.run_dir, resume=True,
-                     run_params=spec.params())  # fmt: skip
+        result = train(model, base.tokenizer, train_sents, valid_sents, cfg, spec.run_dir,
+                       resume=True, run_params=spec.params())  # fmt: skip
+    print(
+        f"{spec.run_id}: {training_diagnosis(history(spec), model.config.latent_dim)}", flush=True
+    )
+    return result
+
+
+def training_diagnosis(hist: list[dict], latent_dim: int) -> str:
+    """The collapse diagnosis (evaluation.diagnosis) of the last epoch of a training history, from
+    its validation metrics."""
+    last = hist[-1] if hist else {}
+    found = {k: last.get(f"valid_{k}") for k in ("au", "mi", "kl")}
+    if any(v is None for v in found.values()):
+        return "no validation metrics to diagnose"
+    return f"diagnosis on the validation split after epoch {last.get('epoch')}: {diagnose(found, latent_dim)}"
 
 
 def ensure_trained(spec: RunSpec, progress: bool = True, base: Base | None = None) -> TrainResult:
@@ -222,8 +238,9 @@ def evaluate_run(spec: RunSpec, progress: bool = True) -> dict:
         test = load_corpus(spec, "test")
         metrics, examples = _test_metrics(spec, model, tokenizer, test, progress)
         hist = history(spec)
+        found = diagnose(metrics, model.config.latent_dim, examples["prior_samples"])
         return write_results(
-            spec, metrics, examples=examples, history=hist, device=str(device),
+            spec, metrics, examples=examples, history=hist, diagnosis=found, device=str(device),
             eval_time_s=time.time() - t0, train_time_s=sum(h.get("wall_time_s", 0) for h in hist),
             trained_with=trained_with(spec), **peak_memory(),
         )  # fmt: skip
@@ -262,7 +279,28 @@ def _test_metrics(spec: RunSpec, model: T5VAE, tokenizer, test: Corpus, progress
     examples = {"reconstructions": [{"input": a, "reconstruction": b} for a, b in
                                     zip(test.sentences[: ev.n_reconstructions], recon, strict=False)],
                 "prior_samples": samples[: ev.n_reconstructions]}  # fmt: skip
+    # computed after every metric above, with generators of its own: those stay as they were
+    latent, examples["latent"] = latent_space_metrics(
+        model, tokenizer, *_factor_sets(spec, test), mu, logvar, samples,
+        batch_size=ev.batch_size, max_new_tokens=max_length, seed=spec.seed,
+    )  # fmt: skip
+    metrics.update(latent)
     return metrics, examples
+
+
+def _factor_sets(spec: RunSpec, test: Corpus):
+    """(scorer, fit, test) for evaluation.latent: the built-in corpus's known factors, read back
+    by the grammar's parser; a labelled corpus's label, read back by a classifier trained on the
+    training split; the fit set is the validation split. (None, None, None) for other corpora."""
+    if test.factors:
+        valid = load_corpus(spec, "valid")
+        return grammar_scorer(), (valid.sentences, valid.factors), (test.sentences, test.factors)
+    if test.labels:
+        train, valid = load_corpus(spec, "train"), load_corpus(spec, "valid")
+        scorer = label_scorer(train.sentences, train.labels, seed=spec.seed)
+        labelled = lambda c: (c.sentences, [{"label": str(y)} for y in c.labels])  # noqa: E731
+        return scorer, labelled(valid), labelled(test)
+    return None, None, None
 
 
 def build_tables(profile: str, output_root_dir=None) -> dict:

@@ -55,11 +55,15 @@ def _summary(v: list[float]) -> str:
 
 
 def evaluate_claims(df: pd.DataFrame, claims: list[P.Claim]) -> pd.DataFrame:
-    """One row per dataset and claim: both sides (mean ± sd, n), difference, p, verdict."""
+    """One row per dataset and claim: both sides (mean ± sd, n), difference, p, verdict; a claim
+    on a metric that no run of the dataset computes is left out for it."""
     rows = []
     ok = df[df["status"] == "ok"] if not df.empty else df
     for dataset in sorted(ok["dataset"].unique()) if not ok.empty else []:
+        here = ok[ok["dataset"] == dataset]
         for c in claims:
+            if c.metric not in here or here[c.metric].isna().all():
+                continue  # a metric no run of this dataset computes (e.g. transfer without factors)
             a = _values(ok, dataset, c.run, c.metric)
             b = _values(ok, dataset, c.versus, c.metric) if c.versus else []
             row = {"dataset": dataset, "claim": c.claim, "metric": c.metric,

@@ -1,5 +1,6 @@
 """The report's figures, from results files only: metric bars per technique (mean ± sd, seeds as
-points), factor probes, the rate/distortion plane, phase-2 training curves."""
+points), factor probes, the rate/distortion plane, controlled generation against alpha, phase-2
+training curves."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def write_figures(results_dir: Path, df: pd.DataFrame | None = None) -> list[Pat
             g.figure.suptitle(f"{dataset}: what the latent code captures", y=1.02)
             paths.append(_save(g.figure, fig_dir / f"{dataset}_factor_probes.png"))
         paths.append(_rate_distortion(ok[ok["dataset"] == dataset], dataset, fig_dir))
+        if any(c.startswith("transfer_accuracy_a") for c in d2.columns):
+            paths.append(_transfer_by_alpha(d2, dataset, fig_dir))
         curves = []
         for r in d2.itertuples():
             for h in read_results(Path(r.path)).get("history") or []:
@@ -100,3 +103,21 @@ def _rate_distortion(ok: pd.DataFrame, dataset: str, fig_dir: Path) -> Path:
     ax.set(xlabel="rate: KL (nats)", ylabel="distortion: rec (nats)",
            title=f"{dataset}: rate vs distortion (one point per run and seed)")  # fmt: skip
     return _save(fig, fig_dir / f"{dataset}_rate_distortion.png")
+
+
+def _transfer_by_alpha(d2: pd.DataFrame, dataset: str, fig_dir: Path) -> Path:
+    """Controlled generation per technique: transfer accuracy, content kept and (with a grammar)
+    grammatical rate against the shift's strength alpha (mean ± sd over seeds)."""
+    import seaborn as sns
+
+    families = ("transfer_accuracy", "content_kept", "grammatical")
+    cols = [c for c in d2.columns if c.startswith(tuple(f"{f}_a" for f in families))]
+    long = d2.melt(id_vars=["label", "seed"], value_vars=cols, var_name="metric").dropna()
+    long["alpha"] = long["metric"].str.rsplit("_a", n=1).str[1].astype(float)
+    long["metric"] = long["metric"].str.rsplit("_a", n=1).str[0]
+    g = sns.relplot(data=long, x="alpha", y="value", hue="label", col="metric", kind="line",
+                    marker="o", errorbar="sd", height=3.2, facet_kws={"sharey": False})  # fmt: skip
+    g.set(xscale="log", ylim=(-0.02, 1.02))
+    g.set_axis_labels("alpha: z = mu_x + alpha v_c", "fraction of shifted sentences")
+    g.figure.suptitle(f"{dataset}: attribute shifts (mean ± sd over seeds)", y=1.03)
+    return _save(g.figure, fig_dir / f"{dataset}_transfer_by_alpha.png")

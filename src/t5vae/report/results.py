@@ -139,15 +139,18 @@ def _record(spec, status: str, metrics: dict | None, error: str | None = None, *
 
 
 def write_results(spec, metrics: dict, examples: dict | None = None,
-                  history: list[dict] | None = None, **extra) -> dict:  # fmt: skip
+                  history: list[dict] | None = None, diagnosis=None, **extra) -> dict:  # fmt: skip
     """Write the run's results file atomically; returns the record.
 
     `history` (the training history, one row per epoch) makes the file self-contained: tables,
-    curves and the comparison with the reference need nothing from runs/.
+    curves and the comparison with the reference need nothing from runs/. `diagnosis`: the run's
+    collapse diagnosis (evaluation.diagnosis.Diagnosis), stored as its label and rule.
     """
     record = _record(
         spec, "ok", {k: v for k, v in metrics.items() if k not in ("mu", "logvar")}, **extra
     )
+    if diagnosis is not None:
+        record["diagnosis"] = {"label": diagnosis.label, "rule": diagnosis.rule}
     record["examples"] = examples or {}
     record["history"] = history or []
     atomic_write_json(spec.results_file, record, default=float)
@@ -195,7 +198,8 @@ def is_complete(path: Path, identity: str | None = None) -> bool:
 RUN_COLUMNS = ["dataset", "seed", "stage", "name", "label", "status", "run_id"]
 META_COLUMNS = [*RUN_COLUMNS, "from_phase1", "git_commit", "git_dirty", "trained_commits", "params_hash", "setting",
                 "epochs", "epoch_limit", "last_change", "n_prior_samples", "iw_samples", "latent_dim",
-                "profile_params", "env", "software", "train_time_s", "eval_time_s", "path"]  # fmt: skip
+                "profile_params", "env", "software", "train_time_s", "eval_time_s", "path",
+                "diagnosis"]  # fmt: skip
 
 
 def env_fingerprint(prov: dict) -> str:
@@ -247,6 +251,7 @@ def collect(results_dir: Path) -> pd.DataFrame:
                    env=env_fingerprint(prov), software=software_fingerprint(prov),
                    train_time_s=prov.get("train_time_s"),
                    eval_time_s=prov.get("eval_time_s"), path=str(path),
+                   diagnosis=(rec.get("diagnosis") or {}).get("label"),
                    **_definitions(prov["params"]["profile"]),
                    **convergence(rec))  # fmt: skip
         rows.append(row)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from t5vae.evaluation.latent import HEADLINE_ALPHA
 from t5vae.evaluation.metrics import METRICS
 from t5vae.report.format import latex_table, markdown_table, mean_std_cell
 from t5vae.report.published import published_section
@@ -100,6 +101,7 @@ def write_tables(results_dir: Path, df: pd.DataFrame | None = None) -> dict[str,
                 continue
             md += [f"## {dataset}: {title}", "", markdown_table(t), ""]
             tex.append(latex_table(t, f"{dataset}: {title}", f"tab:{dataset}-{stage}"))
+    md += latent_section(df)
     md += published_section(df)
     md += convergence_section(df)
     failed = df[df["status"] != "ok"] if not df.empty else df
@@ -114,6 +116,47 @@ def write_tables(results_dir: Path, df: pd.DataFrame | None = None) -> dict[str,
     atomic_write_text(paths["tex"], "\n".join(tex))
     atomic_write_text(paths["summary"], summary(df).to_csv(index=False))
     return paths
+
+
+def latent_columns(df: pd.DataFrame) -> list[str]:
+    """The latent-space table's metrics (the registry's `latent` entries, in its order), families
+    expanded to the columns present; attribute shifts at alpha = HEADLINE_ALPHA only."""
+    headline = f"_a{HEADLINE_ALPHA:g}"
+    out = []
+    for name in table_columns("latent"):
+        if not name.endswith("*"):
+            out += [name] if name in df else []
+            continue
+        found = sorted(c for c in df.columns if c.startswith(name[:-1]) and df[c].notna().any())
+        shifts = [c for c in found if c.endswith(headline)]
+        out += shifts or [c for c in found if "_a" not in c.removeprefix(name[:-1])]
+    return out
+
+
+def latent_section(df: pd.DataFrame) -> list[str]:
+    """Per dataset whose phase-2 runs were scored in the latent space (evaluation.latent): the
+    collapse diagnosis (most frequent over seeds, with counts), controlled generation at
+    alpha = HEADLINE_ALPHA (figures/<dataset>_transfer_by_alpha.png: every alpha),
+    disentanglement, path smoothness and the diversity of prior samples."""
+    lines = []
+    cols = latent_columns(df) if not df.empty else []
+    for dataset in sorted(df["dataset"].unique()) if cols else []:
+        sub = df[(df["dataset"] == dataset) & (df["stage"] == "phase2") & (df["status"] == "ok")]
+        if sub.empty or not sub[cols].notna().any().any():
+            continue
+        rows = []
+        for _, g in sub.groupby("name", sort=True):
+            counts = g["diagnosis"].dropna().value_counts()
+            row = {"run": g["label"].iloc[0], "n": str(len(g)),
+                   "diagnosis": ", ".join(f"{k} ({v})" for k, v in counts.items()) or "-"}  # fmt: skip
+            row.update({c: mean_std_cell(g[c], c, len(g)) for c in cols})
+            rows.append(row)
+        lines += [f"## {dataset}: the latent space (phase 2)", "",
+                  f"Attribute shifts at alpha = {HEADLINE_ALPHA:g} (every alpha: "
+                  f"figures/{dataset}_transfer_by_alpha.png); the diagnosis's rules: "
+                  "t5vae/evaluation/diagnosis.py.", "",
+                  markdown_table(pd.DataFrame(rows, columns=["run", "n", "diagnosis", *cols])), ""]  # fmt: skip
+    return lines
 
 
 UNFINISHED = 0.01  # a run that ends at its epoch limit still improving by more than this
