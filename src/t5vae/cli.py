@@ -5,6 +5,7 @@
     t5vae evaluate CHECKPOINT --sentences FILE [--iw-samples K]
     t5vae generate CHECKPOINT (--sentence S | --prior N | --interpolate A B)
     t5vae generate CHECKPOINT --sentence S --shift sentiment=positive [--alpha 2]
+    t5vae explore CHECKPOINT [--port P]  a local page: reconstruct, interpolate, sample, shift
     t5vae study NAME                     a study table (params/studies/NAME.yaml)
     t5vae push PROFILE DATASET STAGE NAME REPO_ID [--seed K]   a trained run to the Hub
 
@@ -69,6 +70,12 @@ def _shift(args, model, tokenizer, kw) -> int:
     return 0
 
 
+def _explore(args) -> int:
+    from t5vae.explorer import main as serve
+
+    return serve(args)
+
+
 def _push(args) -> int:
     from t5vae import hub
     from t5vae.config.run import make_spec
@@ -117,6 +124,15 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--strategy", choices=("greedy", "sample"), default="greedy")
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--max-new-tokens", type=int, default=64)
+    explore = sub.add_parser("explore", help="a local web page to use a checkpoint's latent space")
+    explore.add_argument("checkpoint")
+    explore.add_argument("--tokenizer", help="default: the one saved with the checkpoint")
+    explore.add_argument("--host", default="127.0.0.1")
+    explore.add_argument("--port", type=int, default=8765, help="default 8765 (0: a free port)")
+    explore.add_argument("--attributes", choices=("builtin", "none"), default="builtin",
+                         help="attribute vectors for the shift panel from the built-in grammar's "
+                         "sentences (builtin, the default), or no shift panel (none: a model of "
+                         "other text)")  # fmt: skip
     push = sub.add_parser(
         "push", help="upload a trained run (model, tokenizer, model card) to the Hub"
     )
@@ -148,7 +164,8 @@ def main(argv=None) -> int:
     elif args.command == "study":
         from t5vae.grid.study import main as run
     else:
-        return {"evaluate": _evaluate, "generate": _generate, "push": _push}[args.command](args)
+        return {"evaluate": _evaluate, "generate": _generate, "push": _push,
+                "explore": _explore}[args.command](args)  # fmt: skip
     return run(rest)
 
 
