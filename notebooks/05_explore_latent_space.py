@@ -135,6 +135,78 @@ print(
 )
 
 # %% [markdown]
+# ## Controlled generation: shifting an attribute
+#
+# An attribute vector is a difference of class means of μ, v_c = mean(μ | c) − mean(μ | not c);
+# a sentence's code moved to z = μ_x + α·v_c is decoded, and the built-in grammar's parser reads
+# back every factor of what comes out (`t5vae.evaluation.control`, `t5vae.data.builtin.parse`):
+# did the target value appear (transfer), did the other factors stay (content kept), is it a
+# sentence of the grammar at all? A collapsed code has v_c ≈ 0: nothing moves.
+
+# %% tags=["nbval-ignore-output"]
+from t5vae.data.builtin import parse
+from t5vae.evaluation import control
+from t5vae.evaluation.latent import ALPHAS
+
+if spec.dataset.source == "builtin":
+    vector = control.builtin_attribute_vector(model, tokenizer, "sentiment", "negative", n=400)
+    source = test[0]
+    print(f"source: {source}  {parse(source)}")
+    for alpha in ALPHAS:
+        (shifted,) = control.shift(
+            model, tokenizer, [source], vector, alpha, max_new_tokens=spec.dataset.max_length
+        )
+        print(f"  alpha={alpha:<4} {shifted}  {parse(shifted) or 'not a sentence of the grammar'}")
+
+# %% [markdown]
+# The run's results file holds the same scores over 100 test sentences per factor, each moved to
+# another value of the factor (the vectors fitted on the validation split), at every α, with
+# class-conditional sampling, MIG and DCI, the smoothness of paths and the collapse diagnosis
+# (`t5vae.evaluation.latent`; definitions: the metrics page).
+
+# %% tags=["nbval-ignore-output"]
+import json
+
+if not spec.results_file.is_file():
+    steps.evaluate_run(spec, progress=False)
+record = json.loads(spec.results_file.read_text())
+print("diagnosis:", record.get("diagnosis"))
+display.shift_scores(record)
+
+# %% [markdown]
+# ## A traversal and an interpolation, with their scores
+#
+# Decoding along the most informative latent dimension (largest mean KL) from −3 to 3, and along
+# lerp and slerp paths between two test sentences; each path is scored by the fraction of its
+# steps that are sentences of the grammar and the fraction of factors that change at most once.
+
+# %% tags=["nbval-ignore-output"]
+found = record["examples"].get("latent", {})
+if "traversal" in found:
+    t = found["traversal"]
+    print(f"traversal of dimension {t['dim']} from: {t['sentence']}")
+    for v, s in zip(t["values"], t["path"]):
+        print(f"  z[{t['dim']}]={v:+.1f}  {s}")
+    print("  scores:", control.smoothness(t["path"]))
+    i = found["interpolation"]
+    for kind in ("lerp", "slerp"):
+        print(f"{kind} from '{i['a']}' to '{i['b']}':")
+        for s in i[kind]:
+            print(f"  {s}")
+        print("  scores:", control.smoothness(i[kind]))
+
+# %% [markdown]
+# ## Every technique's latent space (the profile's reference, mean ± sd over its seeds)
+#
+# The diagnosis of each run (collapsed / weak / informative, with the rule in its results file),
+# transfer accuracy at α = 1, MIG and DCI against the known factors, and the diversity of prior
+# samples, from `reference/<profile>/` (the reference's `figures/<dataset>_transfer_by_alpha.png`
+# shows every α).
+
+# %% tags=["nbval-ignore-output"]
+display.latent_by_technique(spec.profile.name, spec.dataset.name)
+
+# %% [markdown]
 # ## Where sentences lie in z
 #
 # PCA and t-SNE of μ over test sentences, coloured by the corpus label (Yelp: sentiment) or, for

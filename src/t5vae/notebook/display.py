@@ -130,3 +130,23 @@ def study_table(name: str) -> pd.DataFrame:
             f"{path} does not exist: run python -m t5vae.grid.study {name} --save-reference"
         )
     return pd.read_csv(path).set_index("setting")
+
+
+def shift_scores(record: dict) -> pd.DataFrame:
+    """A results file's attribute-shift scores per factor and alpha (evaluation.latent), and the
+    mean over factors that the tables report."""
+    rows = (record.get("examples", {}).get("latent") or {}).get("transfer") or []
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows).drop(columns=["n"])
+    mean = df.groupby("alpha", as_index=False).mean(numeric_only=True).assign(factor="mean")
+    return pd.concat([df, mean]).set_index(["factor", "alpha"]).round(3)
+
+
+def latent_by_technique(profile: str, dataset: str) -> pd.DataFrame:
+    """The latent-space table (diagnosis, controlled generation, MIG, DCI, smoothness, diversity)
+    of the profile's committed reference, one row per phase-2 technique."""
+    from t5vae.report.results import collect
+    from t5vae.report.tables import latent_frame
+
+    return latent_frame(collect(paths.reference_dir(profile)), dataset)

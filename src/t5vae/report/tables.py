@@ -133,29 +133,40 @@ def latent_columns(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def latent_section(df: pd.DataFrame) -> list[str]:
-    """Per dataset whose phase-2 runs were scored in the latent space (evaluation.latent): the
-    collapse diagnosis (most frequent over seeds, with counts), controlled generation at
-    alpha = HEADLINE_ALPHA (figures/<dataset>_transfer_by_alpha.png: every alpha),
-    disentanglement, path smoothness and the diversity of prior samples."""
-    lines = []
+def latent_frame(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The latent-space table of a dataset's phase-2 runs: the collapse diagnosis (each label with
+    its count over seeds), then latent_columns (mean ± sd); empty when none was scored."""
     cols = latent_columns(df) if not df.empty else []
-    for dataset in sorted(df["dataset"].unique()) if cols else []:
-        sub = df[(df["dataset"] == dataset) & (df["stage"] == "phase2") & (df["status"] == "ok")]
-        if sub.empty or not sub[cols].notna().any().any():
+    sub = (
+        df[(df["dataset"] == dataset) & (df["stage"] == "phase2") & (df["status"] == "ok")]
+        if cols
+        else df
+    )
+    if not cols or sub.empty or not sub[cols].notna().any().any():
+        return pd.DataFrame()
+    rows = []
+    for _, g in sub.groupby("name", sort=True):
+        counts = g["diagnosis"].dropna().value_counts()
+        row = {"run": g["label"].iloc[0], "n": str(len(g)),
+               "diagnosis": ", ".join(f"{k} ({v})" for k, v in counts.items()) or "-"}  # fmt: skip
+        row.update({c: mean_std_cell(g[c], c, len(g)) for c in cols})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["run", "n", "diagnosis", *cols])
+
+
+def latent_section(df: pd.DataFrame) -> list[str]:
+    """latent_frame per dataset whose phase-2 runs were scored in the latent space
+    (evaluation.latent): controlled generation at alpha = HEADLINE_ALPHA (figures/
+    <dataset>_transfer_by_alpha.png: every alpha), disentanglement, path smoothness, diversity."""
+    lines = []
+    for dataset in sorted(df["dataset"].unique()) if not df.empty else []:
+        table = latent_frame(df, dataset)
+        if table.empty:
             continue
-        rows = []
-        for _, g in sub.groupby("name", sort=True):
-            counts = g["diagnosis"].dropna().value_counts()
-            row = {"run": g["label"].iloc[0], "n": str(len(g)),
-                   "diagnosis": ", ".join(f"{k} ({v})" for k, v in counts.items()) or "-"}  # fmt: skip
-            row.update({c: mean_std_cell(g[c], c, len(g)) for c in cols})
-            rows.append(row)
         lines += [f"## {dataset}: the latent space (phase 2)", "",
                   f"Attribute shifts at alpha = {HEADLINE_ALPHA:g} (every alpha: "
                   f"figures/{dataset}_transfer_by_alpha.png); the diagnosis's rules: "
-                  "t5vae/evaluation/diagnosis.py.", "",
-                  markdown_table(pd.DataFrame(rows, columns=["run", "n", "diagnosis", *cols])), ""]  # fmt: skip
+                  "t5vae/evaluation/diagnosis.py.", "", markdown_table(table), ""]  # fmt: skip
     return lines
 
 
