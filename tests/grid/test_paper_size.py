@@ -110,6 +110,47 @@ def test_gpu_check_script_runs_here_in_a_tiny_form(t5_small_dir, tmp_path):
     assert (tmp_path / "g.json").is_file() and not report["pretrained_weights"]
 
 
+# the field_gpu profile made tiny for the CPU: the same stages, runs and code path
+TINY_FIELD = ["model.t5_overrides.d_model=32", "model.t5_overrides.d_ff=64", "model.t5_overrides.num_layers=1",
+              "model.t5_overrides.num_decoder_layers=1", "model.t5_overrides.num_heads=2",
+              "model.t5_overrides.d_kv=16", "pretrain.steps=2", "pretrain.train_size=200",
+              "pretrain.batch_size=8", "data.train_size=32", "data.valid_size=8", "data.test_size=8",
+              "phase1.max_steps=2", "phase2.max_steps=2", "phase1.batch_size=8", "phase2.batch_size=8",
+              "eval.iw_samples=2", "eval.n_prior_samples=4", "eval.batch_size=8"]  # fmt: skip
+
+
+def test_field_gpu_script_runs_here_in_a_tiny_form(ptb_data_dir, tmp_path):
+    """benchmarks/field_gpu.py (the field profile at t5-small's shape, for one GPU) trains and
+    evaluates every run of its profile in one process, with PTB, and writes the results, the
+    tables beside the published PTB rows and its timing; a run past the budget is left out."""
+    import importlib.util
+    import json
+
+    from helpers import REPO
+
+    spec = importlib.util.spec_from_file_location("field_gpu", REPO / "benchmarks" / "field_gpu.py")
+    field_gpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(field_gpu)
+    sets = [x for o in TINY_FIELD for x in ("--set", o)]
+    assert (
+        field_gpu.main(["--data-dir", str(ptb_data_dir), "--output-root", str(tmp_path), *sets])
+        == 0
+    )
+    timing = json.loads((tmp_path / "field_gpu_timing.json").read_text())
+    runs = {r["run"] for r in timing["runs"]}
+    assert runs == {"ptb/seed0/phase1-max_pnone_unfrozen", "ptb/seed0/phase1-max_p0.15_unfrozen",
+                    *(f"ptb/seed0/phase2-{t}" for t in ("vanilla", "autoencoder", "lnone_pnone", "l0.5_pnone",
+                                                        "l3_p0.15", "lnone_p0.15"))}  # fmt: skip
+    assert timing["base_s"] > 0 and timing["left_out"] == []
+    (results,) = (tmp_path / "results").glob("field_gpu+*")  # --set values: a folder of their own
+    tables = (results / "tables.md").read_text()
+    assert "ptb: next to the published numbers" in tables and "LSTM" in tables
+    assert field_gpu.main(["--data-dir", str(ptb_data_dir), "--output-root", str(tmp_path / "late"),
+                           "--budget-s", "0", *sets]) == 0  # fmt: skip
+    late = json.loads((tmp_path / "late" / "field_gpu_timing.json").read_text())
+    assert late["runs"] == [] and len(late["left_out"]) == 8
+
+
 def test_scaling_benchmark_writes_its_measurements_and_figure(t5_small_dir, tmp_path):
     """benchmarks/bench_vae.py --scaling-only (benchmark 6): seconds by sentence length, by K and
     by corpus size, written to --out (before anything is printed) with the figure beside it."""

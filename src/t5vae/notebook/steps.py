@@ -169,13 +169,14 @@ def run_training(spec: RunSpec, base: Base | None = None, progress: bool = True)
     train_sents = load_corpus(spec, "train").sentences
     valid_sents = load_corpus(spec, "valid").sentences
     with cpu_threads(spec.profile.cpu_threads):
-        if not is_finished(spec.run_dir):
+        finished = is_finished(spec.run_dir)
+        if not finished:
             _record_training(spec)
         result = train(model, base.tokenizer, train_sents, valid_sents, cfg, spec.run_dir,
                        resume=True, run_params=spec.params())  # fmt: skip
-    print(
-        f"{spec.run_id}: {training_diagnosis(history(spec), model.config.latent_dim)}", flush=True
-    )
+    if not finished:  # the end of training: how its last epoch left the code
+        found = training_diagnosis(history(spec), model.config.latent_dim)
+        print(f"{spec.run_id}: {found}", flush=True)
     return result
 
 
