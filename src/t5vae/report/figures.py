@@ -117,7 +117,12 @@ def _transfer_by_alpha(d2: pd.DataFrame, dataset: str, fig_dir: Path) -> Path:
     long["metric"] = long["metric"].str.rsplit("_a", n=1).str[0]
     g = sns.relplot(data=long, x="alpha", y="value", hue="label", col="metric", kind="line",
                     marker="o", errorbar="sd", height=3.2, facet_kws={"sharey": False})  # fmt: skip
+    alphas = sorted(long["alpha"].unique())
     g.set(xscale="log", ylim=(-0.02, 1.02))
+    for ax in g.axes.flat:
+        ax.minorticks_off()
+        ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
+    g.set_titles("{col_name}")
     g.set_axis_labels("alpha: z = mu_x + alpha v_c", "fraction of shifted sentences")
     g.figure.suptitle(f"{dataset}: attribute shifts (mean ± sd over seeds)", y=1.03)
     return _save(g.figure, fig_dir / f"{dataset}_transfer_by_alpha.png")
