@@ -362,7 +362,8 @@ def test_exact_numbers_of_another_environment_make_it_judged_exactly(tmp_path):
     there is judged exactly (a changed value DIFFERS), a third environment still by the seeds'
     interval; a grid in the reference's own environment, or one that does not reproduce, is not
     added; replacing the reference drops them."""
-    from t5vae.report.compare import ENVIRONMENTS, save_environment, save_reference
+    from t5vae.report.compare import ENVIRONMENTS
+    from t5vae.report.reference import save_environment, save_reference
 
     ref = write_grid(tmp_path / "ref", GRID)
     got = write_grid(tmp_path / "got", {k: v[:1] for k, v in GRID.items()})  # seed 0

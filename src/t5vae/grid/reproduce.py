@@ -30,7 +30,8 @@ from t5vae.config import paths
 from t5vae.config.run import as_base, make_spec, with_seed
 from t5vae.grid.jobs import NB_TABLES, Job, execute, write_timing
 from t5vae.notebook import steps
-from t5vae.report.compare import finish_with_verdict, save_environment, save_reference
+from t5vae.report.compare import finish_with_verdict
+from t5vae.report.reference import save_environment, save_reference
 from t5vae.report.results import is_complete
 
 

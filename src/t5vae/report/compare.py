@@ -31,13 +31,13 @@ there is no spread and a run cannot be judged (listed as such). A run missing or
 reproduction is listed and counts as not reproduced; a run the reference lacks, or computed there
 with other parameters, is listed as having nothing to compare with, and a grid with nothing to
 compare with at all says so and passes. `finish_with_verdict` writes the report and prints the
-verdict (the last line ./reproduce.sh prints); `save_reference` replaces a reference folder with a
-grid's results (--save-reference).
+verdict (the last line ./reproduce.sh prints); saving a grid's results as a reference:
+report/reference.py.
 
 Exact numbers of other environments: the CPU model alone moves every value (an Intel and an AMD
 machine of this project give different floats; reference/measurements/quick_intel_vs_amd.md), so
 a reference can hold, beside its seeds, the results of a grid that reproduced it in another
-environment, in `environments/<name>/` (`save_environment`, --save-environment). A run whose
+environment, in `environments/<name>/` (report/reference.py, --save-environment). A run whose
 environment is one of them is judged exactly against it, as in the reference's own environment;
 the seeds' intervals and the claims still come from the reference.
 """
@@ -45,7 +45,6 @@ the seeds' intervals and the claims still come from the reference.
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,17 +54,13 @@ from t5vae.report.format import markdown_table, save_figure
 from t5vae.report.results import (
     collect,
     metric_columns,
-    read_results,
     result_files,
     same_environment,
 )
 from t5vae.report.statistics import Interval, finite_or_none, resolution, typical_relative_spread
-from t5vae.utils.files import atomic_dir, atomic_write_text
+from t5vae.utils.files import atomic_write_text
 
-# what --save-reference copies from results/<profile>/ into reference/<profile>/
 ENVIRONMENTS = "environments"  # reference/<profile>/environments/<name>/<dataset>/seed<k>/*.json
-REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
-                   "claims.csv", "released.md", "timing.csv", "timing.md")  # fmt: skip
 SAME_ENV_RTOL, SAME_ENV_ATOL = 1e-6, 1e-9
 FLAG_RATE = 0.01  # probability that a run reproducing in another environment gets a warning
 
@@ -356,54 +351,3 @@ def exit_status(comparison: Comparison, failed: bool) -> int:
     """0 reproduced (or nothing to compare with), 1 a run failed, 3 a same-environment run
     differs or a claim disagrees (README, "Exit status")."""
     return 1 if failed else 0 if comparison.ok else 3
-
-
-def _copy_results(results_dir: Path, dest_dir: Path) -> None:
-    for path in result_files(results_dir):
-        dest = dest_dir / path.relative_to(results_dir)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, dest)
-
-
-def save_reference(results_dir: Path, reference: Path) -> None:
-    """Replace `reference` by the results files, tables, claims and figures of results_dir (the
-    exact numbers of other environments it held were numbers of the reference it replaces: they go
-    too)."""
-    with atomic_dir(reference) as tmp:
-        _copy_results(results_dir, tmp)
-        for name in REFERENCE_FILES:
-            if (results_dir / name).is_file():
-                shutil.copy2(results_dir / name, tmp / name)
-        if (results_dir / "figures").is_dir():
-            shutil.copytree(results_dir / "figures", tmp / "figures",
-                            ignore=shutil.ignore_patterns("comparison.png"))  # fmt: skip
-
-
-def save_environment(results_dir: Path, reference: Path) -> Path:
-    """Add results_dir's results files to `reference` as the exact numbers of their environment
-    (`environments/<cpu>-<threads>t-<fingerprint>/`, replacing an earlier copy of the same
-    environment), so that a grid run there later is judged exactly. Only a grid that reproduced
-    the reference in another environment qualifies: every run judged (the same parameters), none
-    failed or missing, every claim kept; else ValueError says why."""
-    c = compare(results_dir, reference)
-    if not c.ok or c.runs.empty:
-        raise ValueError(
-            f"--save-environment: the grid does not reproduce {reference}: {c.verdict}"
-        )
-    not_judged = c.runs[c.runs["mode"] != "other environment"]
-    if not not_judged.empty:
-        r = not_judged.iloc[0]
-        why = "is in the reference's own environment" if r["mode"] else f"has {r['status']}"
-        raise ValueError(f"--save-environment: run {r['run']} {why}: only runs of another "
-                         "environment, each with a reference to compare with, are added")  # fmt: skip
-    got = collect(results_dir)
-    if got["env"].nunique() != 1:
-        raise ValueError(f"--save-environment: {results_dir} holds results of several environments")
-    prov = read_results(result_files(results_dir)[0])["provenance"]
-    cpu = "-".join(
-        "".join(ch if ch.isalnum() else " " for ch in str(prov.get("cpu"))).lower().split()
-    )
-    name = f"{cpu[:40]}-{prov.get('torch_threads')}t-{got['env'].iloc[0][:8]}"
-    with atomic_dir(Path(reference) / ENVIRONMENTS / name) as tmp:
-        _copy_results(results_dir, tmp)
-    return Path(reference) / ENVIRONMENTS / name
