@@ -98,6 +98,11 @@ def test_a_label_classifier_scores_shifts_on_labelled_yelp_layout_files(tmp_path
     # the positive half of the (balanced) sources reaches its target; from alpha = 1 all do
     assert metrics["transfer_accuracy_a0.5"] == 0.5 and metrics["transfer_accuracy_a1"] == 1.0
     assert "grammatical_a1" not in metrics  # a classifier cannot tell grammatical text
+    # one factor: DCI's disentanglement would be 1 whatever the code, so it is left out
+    from t5vae.evaluation.disentanglement import dci
+
+    one = dci(mu(None, None, test.sentences, 1).numpy(), {"label": [str(y) for y in test.labels]})
+    assert set(one) == {"dci_completeness", "dci_informativeness"}
 
 
 def test_latent_space_metrics_do_not_depend_on_the_batch_size(make_model, tokenizer, monkeypatch):
