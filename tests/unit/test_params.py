@@ -188,7 +188,7 @@ def test_broken_yaml_names_the_file(params_copy):
 def test_unknown_names_list_the_choices(params_copy):
     with pytest.raises(
         P.ParamsError,
-        match=r"nosuch\.yaml does not exist; available in .*: field, paper, quick, replica, smoke",
+        match=r"nosuch\.yaml does not exist; available in .*: field, field_gpu, paper, quick, replica, smoke",
     ):
         P.load_profile("nosuch", params_copy)
 
