@@ -105,6 +105,41 @@ def test_a_label_classifier_scores_shifts_on_labelled_yelp_layout_files(tmp_path
     assert set(one) == {"dci_completeness", "dci_informativeness"}
 
 
+def test_a_run_on_a_labelled_corpus_is_scored_by_its_classifier_and_the_grammar_by_its_parser(
+    tmp_path,
+):
+    """What a run's evaluation hands to latent_space_metrics (notebook.steps._factor_sets): on
+    Yelp-layout files the training split's classifier and the labels of the validation and test
+    splits; on the built-in corpus the grammar's parser and the known factors; else nothing."""
+    from t5vae.notebook import steps
+
+    folder = tmp_path / "yelp"
+    folder.mkdir()
+    for split in ("train", "valid", "test"):
+        lines = [
+            f"{y}\tthe food was {'great' if y == '1' else 'awful'} number {i} ."
+            for i in range(30)
+            for y in "01"
+        ]
+        (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    spec = steps.make_spec(
+        "smoke", "yelp", "phase2", "l0.5_pnone", tmp_path, data_dir=str(tmp_path)
+    )
+    test = steps.load_corpus(spec, "test")
+    scorer, fit, scored = steps._factor_sets(spec, test)
+    assert not scorer.grammar and scorer.factors == {"label": ("0", "1")}
+    assert scored == (test.sentences, [{"label": str(y)} for y in test.labels]) and len(
+        fit[0]
+    ) == len(fit[1])
+    assert [r["label"] for r in scorer.read(["the food was great number 99 ."])] == ["1"]
+    builtin_spec = steps.make_spec("smoke", "builtin", "phase2", "l0.5_pnone", tmp_path)
+    scorer, fit, scored = steps._factor_sets(builtin_spec, steps.load_corpus(builtin_spec, "test"))
+    assert scorer.grammar and scored[1][0] == builtin.parse(scored[0][0])
+    ptb = steps.load_corpus(builtin_spec, "test")
+    ptb.factors, ptb.labels = None, None  # a corpus with neither (PTB)
+    assert steps._factor_sets(builtin_spec, ptb) == (None, None, None)
+
+
 def test_latent_space_metrics_do_not_depend_on_the_batch_size(make_model, tokenizer, monkeypatch):
     """On a real (tiny, random) model: every score at batch size 1 equals the batched one, each in
     its range; without known factors only the diversity of prior samples is computed."""
