@@ -28,11 +28,11 @@ def topic_world(monkeypatch):
             out[i, TOPICS.index(builtin.parse(t)["topic"])] = 1.0
         return out
 
-    def decode_text(model, tokenizer, z, batch_size, max_new_tokens):
+    def decode_text(model, tokenizer, z, batch_size, **decode_kw):
         return [by_topic[TOPICS[int(row[:4].argmax())]] for row in z]
 
-    monkeypatch.setattr(latent, "_mu", mu)
-    monkeypatch.setattr(latent, "_decode_text", decode_text)
+    monkeypatch.setattr(latent, "posterior_means", mu)
+    monkeypatch.setattr(latent, "decode_text", decode_text)
     topic_only = latent.Scorer(
         {"topic": TOPICS},
         lambda texts: [
@@ -83,11 +83,11 @@ def test_a_label_classifier_scores_shifts_on_labelled_yelp_layout_files(tmp_path
     def mu(model, tokenizer, texts, batch_size):  # 1 for a positive sentence, else 0
         return torch.tensor([[float(any(w in t for w in words["1"])), 0.0] for t in texts])
 
-    monkeypatch.setattr(latent, "_mu", mu)
+    monkeypatch.setattr(latent, "posterior_means", mu)
     monkeypatch.setattr(
         latent,
-        "_decode_text",
-        lambda m, t, z, b, n: [
+        "decode_text",
+        lambda m, t, z, b, **kw: [
             f"the food was {'great' if row[0] > 0.5 else 'awful'} ." for row in z
         ],
     )

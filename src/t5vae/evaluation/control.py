@@ -19,7 +19,14 @@ from collections.abc import Callable
 import torch
 
 from t5vae.data.builtin import FACTORS, generate, parse
-from t5vae.evaluation.generation import decode, encode_sentences, reconstruction_bleu, to_text
+from t5vae.evaluation.generation import (
+    decode,
+    decode_text,
+    encode_sentences,
+    posterior_means,
+    reconstruction_bleu,
+    to_text,
+)
 from t5vae.model.objectives import kl_per_dim
 from t5vae.model.vae import T5VAE
 
@@ -45,8 +52,7 @@ def builtin_attribute_vector(model: T5VAE, tokenizer, factor: str, value: str, n
     the built-in grammar, whose factors are known."""
     check_attribute(factor, value)
     sentences, factors = generate(n, seed)
-    mu = torch.cat([encode_sentences(model, tokenizer, sentences[i : i + batch_size])[0]
-                    for i in range(0, n, batch_size)])  # fmt: skip
+    mu = posterior_means(model, tokenizer, sentences, batch_size)
     return attribute_vector(mu, [f[factor] for f in factors], value)
 
 
@@ -77,19 +83,17 @@ def traversal(model: T5VAE, tokenizer, sentence: str, dim: int, values: list[flo
 def shift(model: T5VAE, tokenizer, sentences: list[str], vector: torch.Tensor, alpha: float,
           batch_size: int = 64, **decode_kw) -> list[str]:  # fmt: skip
     """Decode mu_x + alpha * vector for each sentence, batch by batch."""
-    out = []
-    for i in range(0, len(sentences), batch_size):
-        mu, _ = encode_sentences(model, tokenizer, sentences[i : i + batch_size])
-        out += to_text(tokenizer, decode(model, mu + alpha * vector.to(mu.device), **decode_kw))
-    return out
+    mu = posterior_means(model, tokenizer, sentences, batch_size)
+    return decode_text(model, tokenizer, mu + alpha * vector.to(mu.device), batch_size, **decode_kw)
 
 
-def _parse_all(sentences: list[str]) -> list[dict | None]:
+def parse_each(sentences: list[str]) -> list[dict | None]:
+    """The built-in grammar's factors of each sentence, None where it is not one of its sentences."""
     return [parse(s) for s in sentences]
 
 
 def transfer_scores(sources: list[str], generated: list[str], factor: str, target,
-                    read: Callable[[list[str]], list[dict | None]] = _parse_all,
+                    read: Callable[[list[str]], list[dict | None]] = parse_each,
                     source_factors: list[dict] | None = None) -> dict:  # fmt: skip
     """Scores of `generated[i]`, made from `sources[i]` to reach factor = target (one value, or
     one per sentence). `read` gives each sentence's factors or None when it is not a sentence of

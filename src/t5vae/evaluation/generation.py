@@ -90,14 +90,25 @@ def encode_sentences(model: T5VAE, tokenizer, sentences: list[str], max_length: 
         return model.encode(batch["input_ids"].to(device), batch["attention_mask"].to(device))
 
 
+def posterior_means(model: T5VAE, tokenizer, sentences: list[str], batch_size: int = 64,
+                    max_length: int | None = None) -> torch.Tensor:  # fmt: skip
+    """mu of each sentence [N, D] (`encode_sentences`), batch by batch."""
+    return torch.cat([encode_sentences(model, tokenizer, sentences[i : i + batch_size], max_length)[0]
+                      for i in range(0, len(sentences), batch_size)])  # fmt: skip
+
+
+def decode_text(model: T5VAE, tokenizer, z: torch.Tensor, batch_size: int = 64,
+                **decode_kw) -> list[str]:  # fmt: skip
+    """The text decoded from each row of z (`decode`), batch by batch."""
+    return [text for i in range(0, len(z), batch_size)
+            for text in to_text(tokenizer, decode(model, z[i : i + batch_size], **decode_kw))]  # fmt: skip
+
+
 def reconstruct(model: T5VAE, tokenizer, sentences: list[str], batch_size: int = 64,
                 max_length: int | None = None, **decode_kw) -> list[str]:  # fmt: skip
     """Decode each sentence from its posterior mean (greedy by default), batch by batch."""
-    out = []
-    for i in range(0, len(sentences), batch_size):
-        mu, _ = encode_sentences(model, tokenizer, sentences[i : i + batch_size], max_length)
-        out += to_text(tokenizer, decode(model, mu, **decode_kw))
-    return out
+    mu = posterior_means(model, tokenizer, sentences, batch_size, max_length)
+    return decode_text(model, tokenizer, mu, batch_size, **decode_kw)
 
 
 def reconstruction_bleu(references: list[str], hypotheses: list[str]) -> float:

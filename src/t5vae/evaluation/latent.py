@@ -26,16 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from t5vae.data.builtin import FACTORS, parse
+from t5vae.data.builtin import FACTORS
 from t5vae.evaluation import control
 from t5vae.evaluation.disentanglement import dci, mig
 from t5vae.evaluation.generation import (
-    decode,
-    encode_sentences,
+    decode_text,
     interpolate,
+    posterior_means,
     repetition_rate,
     self_bleu,
-    to_text,
 )
 from t5vae.model.vae import T5VAE
 
@@ -60,7 +59,7 @@ class Scorer:
 
 def grammar_scorer() -> Scorer:
     """The built-in grammar's parser: exact factors, and grammatical or not."""
-    return Scorer(dict(FACTORS), lambda sentences: [parse(s) for s in sentences], grammar=True)
+    return Scorer(dict(FACTORS), control.parse_each, grammar=True)
 
 
 def label_scorer(sentences: list[str], labels: list, seed: int = 0) -> Scorer:
@@ -81,24 +80,14 @@ def label_scorer(sentences: list[str], labels: list, seed: int = 0) -> Scorer:
     )
 
 
-def _mu(model: T5VAE, tokenizer, sentences: list[str], batch_size: int) -> torch.Tensor:
-    return torch.cat([encode_sentences(model, tokenizer, sentences[i : i + batch_size])[0]
-                      for i in range(0, len(sentences), batch_size)])  # fmt: skip
-
-
-def _decode_text(model, tokenizer, z, batch_size, max_new_tokens) -> list[str]:
-    return [t for i in range(0, len(z), batch_size)
-            for t in to_text(tokenizer, decode(model, z[i : i + batch_size], max_new_tokens))]  # fmt: skip
-
-
 def controlled_generation(model, tokenizer, scorer: Scorer, fit: tuple[list[str], list[dict]],
                           test: tuple[list[str], list[dict]], batch_size: int = 64,
                           max_new_tokens: int = 64, seed: int = 0) -> tuple[dict, dict]:  # fmt: skip
     """Attribute shifts at each alpha and class-conditional samples, scored by `scorer`;
     (metrics, examples: the shifted sentences at alpha = 1, three per factor)."""
-    mu_fit = _mu(model, tokenizer, fit[0], batch_size)
+    mu_fit = posterior_means(model, tokenizer, fit[0], batch_size)
     sources, source_factors = test[0][:N_SOURCES], test[1][:N_SOURCES]
-    mu_src = _mu(model, tokenizer, sources, batch_size)
+    mu_src = posterior_means(model, tokenizer, sources, batch_size)
     rows, examples, conditional = [], {}, []
     for factor, values in scorer.factors.items():
         labels = [f[factor] for f in fit[1]]
@@ -111,9 +100,8 @@ def controlled_generation(model, tokenizer, scorer: Scorer, fit: tuple[list[str]
                    if f[factor] in present else present[0] for f in source_factors]  # fmt: skip
         shift = torch.stack([vectors[t] for t in targets])
         for alpha in ALPHAS:
-            text = _decode_text(
-                model, tokenizer, mu_src + alpha * shift, batch_size, max_new_tokens
-            )
+            text = decode_text(model, tokenizer, mu_src + alpha * shift, batch_size,
+                               max_new_tokens=max_new_tokens)  # fmt: skip
             scores = control.transfer_scores(sources, text, factor, targets, read=scorer.read,
                                              source_factors=source_factors)  # fmt: skip
             rows.append({"factor": factor, "alpha": alpha, **scores})
@@ -122,7 +110,9 @@ def controlled_generation(model, tokenizer, scorer: Scorer, fit: tuple[list[str]
                                     for s, t, g in list(zip(sources, targets, text, strict=True))[:3]]  # fmt: skip
         for i, v in enumerate(present):
             z = control.class_conditional(mu_fit, labels, v, N_CONDITIONAL, seed=seed + i)
-            read = scorer.read(_decode_text(model, tokenizer, z, batch_size, max_new_tokens))
+            read = scorer.read(
+                decode_text(model, tokenizer, z, batch_size, max_new_tokens=max_new_tokens)
+            )
             conditional.append(
                 ([r is not None for r in read], [r is not None and r[factor] == v for r in read])
             )

@@ -58,9 +58,8 @@ class Metric:
 
 
 _P1, _P2, _BOTH = ("phase1",), ("phase2",), ("phase1", "phase2")
-_LATENT = (
-    "latent",
-)  # the latent-space table (phase 2 runs, datasets with known factors or labels)
+# the latent-space table (phase 2 runs, datasets with known factors or labels)
+_LATENT = ("latent",)
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("ppl", "exp(sum nll / tokens incl. EOS): perplexity per subword", True, "ppl", _BOTH,
            bounds=(1.0, None)),
@@ -145,9 +144,8 @@ def metric(name: str) -> Metric:
     if name in METRICS:
         return METRICS[name]
     parts = name.split("_")
-    for i in range(
-        len(parts) - 1, 0, -1
-    ):  # the longest family: transfer_accuracy_* before transfer_*
+    # the longest family first: transfer_accuracy_* before transfer_*
+    for i in range(len(parts) - 1, 0, -1):
         family = "_".join(parts[:i]) + "_*"
         if family in METRICS:
             return METRICS[family]

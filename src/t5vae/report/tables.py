@@ -137,12 +137,10 @@ def latent_frame(df: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The latent-space table of a dataset's phase-2 runs: the collapse diagnosis (each label with
     its count over seeds), then latent_columns (mean ± sd); empty when none was scored."""
     cols = latent_columns(df) if not df.empty else []
-    sub = (
-        df[(df["dataset"] == dataset) & (df["stage"] == "phase2") & (df["status"] == "ok")]
-        if cols
-        else df
-    )
-    if not cols or sub.empty or not sub[cols].notna().any().any():
+    if not cols:
+        return pd.DataFrame()
+    sub = df[(df["dataset"] == dataset) & (df["stage"] == "phase2") & (df["status"] == "ok")]
+    if sub.empty or not sub[cols].notna().any().any():
         return pd.DataFrame()
     rows = []
     for _, g in sub.groupby("name", sort=True):
