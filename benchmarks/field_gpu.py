@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from t5vae.config.run import RunSpec, make_spec
+from t5vae.config.run import RunSpec
 from t5vae.notebook import steps
 from t5vae.report.build import write_report
 from t5vae.utils.files import atomic_write_json
@@ -31,15 +31,14 @@ PROFILE, DATASET = "field_gpu", "ptb"
 
 
 def grid(profile: str, output_root: str, data_dir: str, overrides: list[str]) -> list[RunSpec]:
-    """The profile's phase-1 variants (and those its techniques start from), then its techniques."""
-    from t5vae.config import params as P
+    """The runs of the profile's first seed in the order ./reproduce.sh resolves them
+    (grid.reproduce.expand_grid: parameters and data validated, phase 1 before phase 2)."""
+    from t5vae.grid.reproduce import expand_grid, parse_args
 
-    prof = P.load_profile(profile, overrides=overrides)
-    where = (output_root, data_dir, prof.seeds[0], overrides)
-    phase2 = [make_spec(profile, DATASET, "phase2", t, *where) for t in prof.techniques]
-    needed = list(prof.phase1_variants) + [s.phase1.name for s in phase2 if s.phase1]
-    phase1 = [make_spec(profile, DATASET, "phase1", v, *where) for v in dict.fromkeys(needed)]
-    return phase1 + phase2
+    argv = ["--profile", profile, "--datasets", DATASET, "--output-root", output_root,
+            "--data-dir", data_dir, *(x for o in overrides for x in ("--set", o))]  # fmt: skip
+    prof, jobs = expand_grid(parse_args(argv))
+    return [job.spec for job in jobs if job.spec.seed == prof.seeds[0]]
 
 
 def main(argv=None) -> int:
