@@ -3,11 +3,16 @@ command that measures and writes plan.md without running anything."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from t5vae.config import params as P
+from t5vae.evaluation.metrics import METRIC_KEYS
 from t5vae.grid import reproduce
-from t5vae.grid.cost import Costs, combine, estimate
+from t5vae.grid.cost import Costs, combine, estimate, plan_against_measured
+from t5vae.grid.jobs import write_timing
+from t5vae.report.results import result_files, write_results
 
 
 def test_the_estimate_multiplies_unit_costs_by_the_grids_work():
@@ -27,6 +32,53 @@ def test_the_estimate_multiplies_unit_costs_by_the_grids_work():
     assert got["phase2"] == pytest.approx(2 * 5 * phase2)
     assert got["wall"] == pytest.approx(30 + (2 * 3 * phase1 + 2 * 5 * phase2) / 2)
     assert got["phase2_test"] == pytest.approx(2 * 5 * test)  # the test set's share, reported
+    # training alone: the run less its test evaluation and the notebooks' overhead
+    assert got["phase2_train"] == pytest.approx(2 * 5 * (phase2 - test - 7.0))
+
+
+def test_timing_sets_the_plan_beside_the_time_the_runs_measured(tmp_path):
+    """Planned minutes (plan.json) against the results files' train_time_s / eval_time_s and the
+    base's pretrain.json, over the runs that finished; ratio measured / planned."""
+    args = reproduce.parse_args(["--profile", "smoke", "--output-root", str(tmp_path), "--seeds", "0",
+                                 "--phase1-variants", "max_pnone_frozen",
+                                 "--techniques", "l0.5_pnone,vanilla"])  # fmt: skip
+    _, jobs = reproduce.expand_grid(args)
+    results_dir = tmp_path / "results" / "smoke"
+    results_dir.mkdir(parents=True)
+    assert not plan_against_measured(results_dir, jobs)  # no plan: no section
+    minutes = {
+        "base": 10,
+        "phase1_train": 40,
+        "phase1_test": 5,
+        "phase2_train": 100,
+        "phase2_test": 20,
+    }
+    plan = {
+        "jobs": 2,
+        "written": "then",
+        "datasets": {"builtin": {k: 60 * v for k, v in minutes.items()}},
+    }
+    (results_dir / "plan.json").write_text(json.dumps(plan))
+    base = jobs[0].spec.base_dir / "t5"
+    base.mkdir(parents=True)
+    (base / "pretrain.json").write_text(json.dumps({"wall_time_s": 15 * 60}))
+    phase1 = next(j for j in jobs if j.spec.stage == "phase1")
+    phase2 = [j for j in jobs if j.spec.stage == "phase2"]
+    assert len(phase2) == 2
+    for job, train_min, eval_min in (
+        (phase1, 20, 5),
+        (phase2[0], 60, 30),
+    ):  # one phase-2 run of two
+        write_results(job.spec, dict.fromkeys(METRIC_KEYS, 1.0), train_time_s=60 * train_min,
+                      eval_time_s=60 * eval_min)  # fmt: skip
+    lines = "\n".join(plan_against_measured(results_dir, jobs))
+    assert "| builtin | base | 1 of 1 | 10.0 | 15.0 | 1.50 | - | - | - |" in lines
+    assert "| builtin | phase1 | 1 of 1 | 40.0 | 20.0 | 0.50 | 5.0 | 5.0 | 1.00 |" in lines
+    # half the phase-2 runs finished: half the plan's stage total
+    assert "| builtin | phase2 | 1 of 2 | 50.0 | 60.0 | 1.20 | 10.0 | 30.0 | 3.00 |" in lines
+    phase1.timing = {"train_notebook_s": 1500.0, "eval_notebook_s": 400.0}
+    write_timing(results_dir, [phase1], 900.0, 2000.0, 2, grid=jobs)
+    assert "## Planned against measured" in (results_dir / "timing.md").read_text()
 
 
 def test_plan_measures_and_writes_the_plan_without_running_anything(tmp_path, capsys):
@@ -38,7 +90,11 @@ def test_plan_measures_and_writes_the_plan_without_running_anything(tmp_path, ca
     assert plan.startswith("# Plan: smoke on cpu, 2 runs at a time")
     assert "| builtin | phase1 |" in plan and "| builtin | phase2 |" in plan
     assert "Estimated wall time of the grid" in plan
-    assert not list((tmp_path / "results").rglob("*.json")), "--plan ran a run"
+    assert not result_files(tmp_path / "results"), "--plan ran a run"
+    kept = json.loads((tmp_path / "results" / "smoke" / "plan.json").read_text())
+    assert kept["jobs"] == 2 and {"base", "phase1_train", "phase2_test"} <= set(
+        kept["datasets"]["builtin"]
+    )
     assert "Estimated wall time" in capsys.readouterr().out
 
 

@@ -16,7 +16,12 @@ from helpers import REPO, SHARED
 from t5vae.config import params as P
 from t5vae.evaluation import metrics
 from t5vae.report import published
-from t5vae.report.published import comparison_frame, definitions_frame, published_section
+from t5vae.report.published import (
+    comparison_frame,
+    definitions_frame,
+    published_section,
+    targets_frame,
+)
 
 DATASETS = ("ptb", "yelp", "yahoo", "snli")
 
@@ -80,6 +85,16 @@ def _edit(root, change):
         (lambda d: d["definitions"].update(mi_aggregate="all"), r"definitions\.mi_aggregate: must be one of"),
         (lambda d: d["park_lee2021"].append({"model": "T5-VAE", "table": 2, "metrics": {"ppl": 1}}),
          r"park_lee2021\[0\]\.source: must name its source"),
+        (lambda d: d["targets"][0]["require"][0].update(row="LSTM"),
+         r"targets\[0\]\.require\[0\]\.row: 'LSTM' is not a row of the file \(LSTM-LM; LSTM-AE;"),
+        (lambda d: d["targets"][1]["require"][0].update(metric="ppl"),
+         r"targets\[1\]\.require\[0\]\.metric: the row 'LSTM-AE' prints no ppl"),
+        (lambda d: d["targets"][0]["require"][0].update(op="=="),
+         r"targets\[0\]\.require\[0\]\.op: must be one of <=, <, >=, >, got '=='"),
+        (lambda d: d["targets"][0].update(technique="l9_pnone"),
+         r"targets\[0\]\.technique: 'l9_pnone' is not a file of params/phase2 \(autoencoder,"),
+        (lambda d: d["targets"][0].update(require=[]), r"targets\[0\]\.require: must give at least one bound"),
+        (lambda d: d["targets"][2].pop("name"), r"targets\[2\]\.name: must say what the target shows"),
     ],
 )  # fmt: skip
 def test_a_bad_published_row_names_file_and_row(params_copy, change, message):
@@ -94,6 +109,57 @@ def _runs(n_sentences=400, iw_samples=25, nll=(150.0, 152.0), dataset="ptb") -> 
                  kl=5.0, mi=2.0, au=32, n_sentences=n_sentences, iw_samples=iw_samples,
                  latent_dim=32) for seed, v in enumerate(nll)]  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def test_targets_name_published_rows_and_phase2_techniques():
+    ptb = P.load_published("ptb")
+    bounds = [(t.technique, b.metric, b.op, ptb.row(b.row).metrics[b.metric])
+              for t in ptb.targets for b in t.require]  # fmt: skip
+    # issue 23's targets: LSTM-LM's PPL, LSTM-AE's rec, AE + thresholding's MI, AU and PPL
+    assert bounds == [("lnone_pnone", "ppl", "<=", 100.47), ("autoencoder", "rec", "<=", 70.36),
+                      ("l0.5_pnone", "mi", ">=", 5.31), ("l0.5_pnone", "au", ">=", 32),
+                      ("l0.5_pnone", "ppl", "<", 96.86)]  # fmt: skip
+
+
+def _target_runs() -> pd.DataFrame:
+    """l0.5_pnone (mi 2, au 32, ppl 800 and 801) and a two-phase run at ppl 90 and 100."""
+    runs = _runs()
+    other = runs.assign(name="lnone_pnone", label="λ=none, p=none", ppl_word=[90.0, 100.0])
+    return pd.concat([runs, other], ignore_index=True)
+
+
+def test_each_target_is_judged_on_the_mean_with_its_distance():
+    table = targets_frame(_target_runs(), P.load_published("ptb")).set_index("condition")
+    lm = table.loc["PPL (per word) ≤ LSTM-LM"]  # mean 95 <= 100.47
+    assert (lm["ours"], lm["published"], lm["met"]) == ("95.00 ± 7.07", "100.47", "yes")
+    assert lm["distance"] == f"{95 - 100.47:+.2f} ({95 / 100.47:.2f}×)" == "-5.47 (0.95×)"
+    li = "AE-BP (Li et al. 2019), λ = 5"
+    assert table.loc[f"MI ≥ {li}", ["met", "distance"]].tolist() == ["**no**", "-3.31 (0.38×)"]
+    assert table.loc[f"AU ≥ {li}", ["met", "distance"]].tolist() == [
+        "yes",
+        "+0.00 (1.00×)",
+    ]  # 32 >= 32
+    assert table.loc[f"PPL (per word) < {li}", "met"] == "**no**"  # 800.5 against 96.86
+    ae = table.loc["Rec ≤ LSTM-AE"]  # no autoencoder run in these runs
+    assert (ae["run"], ae["ours"], ae["met"], ae["distance"]) == (
+        "autoencoder",
+        "-",
+        "not in this grid",
+        "-",
+    )
+
+
+def test_literature_file_counts_targets_met_and_states_the_definitions_that_differ(tmp_path):
+    lines = "\n".join(published.literature_section(_target_runs(), "field"))
+    assert "### ptb: field next to the literature" in lines
+    # the λ = 0.5 target has one condition of three met: not met; the autoencoder's is not judged
+    assert "1 of 2 targets met (1 not judged: their runs are not in this grid)." in lines
+    assert "Our K = 25 against their K = 500" in lines
+    assert "test sentences (400 here, 3,761 there)" in lines
+    assert "| 〃 | λ=0.5, p=none | AU ≥ AE-BP" in lines  # the same target's next condition
+    # the tables carry the same targets; a dataset without targets writes no literature file
+    assert "1 of 2 targets met" in "\n".join(published_section(_target_runs()))
+    assert published.literature_section(_runs(dataset="builtin"), "x") == []
 
 
 def test_the_section_puts_our_rows_beside_the_published_ones():

@@ -157,7 +157,14 @@ def load_claims(root=None) -> list[Claim]:
 def load_published(dataset: str, root=None) -> PublishedResults | None:
     """params/published/<dataset>.yaml (published rows beside ours), or None where there is none."""
     path = params_dir(root) / "published" / f"{dataset}.yaml"
-    return load_published_file(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    pub = load_published_file(path)
+    for i, target in enumerate(pub.targets):
+        if target.technique not in list_names("phase2", root):
+            raise ParamsError(f"{path}: targets[{i}].technique: {target.technique!r} is not a file "
+                              f"of params/phase2 ({', '.join(list_names('phase2', root))})")  # fmt: skip
+    return pub
 
 
 def list_names(kind: str, root=None) -> list[str]:

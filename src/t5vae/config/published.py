@@ -4,12 +4,16 @@ Each file holds the rows of the literature for one dataset, as printed (values n
 each with its source, the table it was read from and the caveat printed there; the definitions
 the sources used (test set, K of the importance-weighted bound, what PPL divides by, AU's δ, the
 MI estimator, units), which report/published.py compares with this package's own, one by one;
-and `park_lee2021:`, the slot for the reproduced paper's own rows (empty until someone enters
-them). A row without a source, a table or a known metric is an error naming the file and row.
+`park_lee2021:`, the slot for the reproduced paper's own rows (empty until someone enters
+them); and `targets:`, where this package's runs should land next to those rows (each bound names
+a printed row, so that no published number is written twice). A row without a source, a table or
+a known metric, or a target naming a row or metric the file lacks, is an error naming the file
+and the entry.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 from t5vae.config.schema import build, read_yaml
@@ -20,6 +24,8 @@ from t5vae.utils.checks import ParamsError, check, check_choice
 PUBLISHED_METRICS = {"nll": "nll", "ppl": "ppl_word", "neg_elbo": "neg_elbo", "rec": "rec",
                      "kl": "kl", "mi": "mi", "au": "au"}  # fmt: skip
 MI_AGGREGATES = ("test set", "per batch", "unstated")  # where q(z) = mean of q(z|x_n) runs over
+# a target's bound: ours OP published
+TARGET_OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 
 
 @dataclass
@@ -83,6 +89,35 @@ class PublishedRow:
 
 
 @dataclass
+class TargetBound:
+    """One condition of a target: this package's `metric` OP the printed value of row `row`."""
+
+    metric: str = ""  # a key of PUBLISHED_METRICS
+    op: str = ""  # a key of TARGET_OPS
+    row: str = ""  # the label of one of the file's rows (PublishedRow.label)
+
+    def __post_init__(self):
+        check_choice(self.metric, tuple(PUBLISHED_METRICS), "metric")
+        check_choice(self.op, tuple(TARGET_OPS), "op")
+        check(bool(self.row), "row", "must name one of the file's rows by its label")
+
+
+@dataclass
+class PublishedTarget:
+    """Where one of this package's phase-2 runs should land: every bound met by its mean over
+    seeds on the test set (report/published.py says met or by how much it is missed)."""
+
+    name: str = ""  # what meeting it would show, in words
+    technique: str = ""  # params/phase2/<technique>.yaml
+    require: list = field(default_factory=list)  # TargetBound
+
+    def __post_init__(self):
+        check(bool(self.name), "name", "must say what the target shows")
+        check(bool(self.technique), "technique", "must name a phase-2 technique")
+        check(bool(self.require), "require", "must give at least one bound")
+
+
+@dataclass
 class PublishedResults:
     """params/published/<dataset>.yaml."""
 
@@ -92,6 +127,10 @@ class PublishedResults:
     sources: dict = field(default_factory=dict)  # id -> PublishedSource
     rows: list = field(default_factory=list)  # PublishedRow
     park_lee2021: list = field(default_factory=list)  # the reproduced paper's rows (PublishedRow)
+    targets: list = field(default_factory=list)  # PublishedTarget
+
+    def row(self, label: str) -> PublishedRow:
+        return next(r for r in self.rows if r.label == label)
 
 
 def load_published_file(path) -> PublishedResults:
@@ -102,6 +141,7 @@ def load_published_file(path) -> PublishedResults:
         raise ParamsError(f"{path}: name: must equal the file name {path.stem!r}")
     sources = data.pop("sources", None) or {}
     rows = {key: data.pop(key, None) or [] for key in ("rows", "park_lee2021")}
+    targets = data.pop("targets", None) or []
     if not isinstance(sources, dict):
         raise ParamsError(f"{path}: sources: expected a mapping of id -> citation")
     out = build(PublishedResults, data, str(path))
@@ -119,4 +159,29 @@ def load_published_file(path) -> PublishedResults:
                 raise ParamsError(f"{path}: {key}[{i}].source: {row.source!r} is not one of the "
                                   f"file's sources ({', '.join(sorted(out.sources)) or 'none'})")  # fmt: skip
         setattr(out, key, built)
+    out.targets = _targets(path, targets, out)
     return out
+
+
+def _targets(path, items, pub: PublishedResults) -> list[PublishedTarget]:
+    """targets:, each bound checked against the row it names (technique names: config/params.py)."""
+    if not isinstance(items, list):
+        raise ParamsError(f"{path}: targets: expected a list of targets")
+    out = []
+    for i, item in enumerate(items):
+        target = build(PublishedTarget, item, str(path), f"targets[{i}].")
+        target.require = [_bound(path, f"targets[{i}].require[{j}].", bound, pub)
+                          for j, bound in enumerate(target.require)]  # fmt: skip
+        out.append(target)
+    return out
+
+
+def _bound(path, where: str, data, pub: PublishedResults) -> TargetBound:
+    bound = build(TargetBound, data, str(path), where)
+    labels = [r.label for r in pub.rows]
+    if bound.row not in labels:
+        raise ParamsError(f"{path}: {where}row: {bound.row!r} is not a row of the file "
+                          f"({'; '.join(labels)})")  # fmt: skip
+    if bound.metric not in pub.row(bound.row).metrics:
+        raise ParamsError(f"{path}: {where}metric: the row {bound.row!r} prints no {bound.metric}")
+    return bound

@@ -122,11 +122,11 @@ def run_job(job: Job) -> str:
     return "done"
 
 
-def write_timing(
-    results_dir: Path, done: list[Job], base_s: float, grid_s: float, n_jobs: int
-) -> None:
+def write_timing(results_dir: Path, done: list[Job], base_s: float, grid_s: float, n_jobs: int,
+                 grid: list[Job] = ()) -> None:  # fmt: skip
     """timing.csv (per run trained by this call: both notebooks' wall time, training and evaluation
-    inside them) and timing.md (per stage, summed over runs, and the grid's wall time).
+    inside them) and timing.md (per stage, summed over runs, and the grid's wall time; with a
+    plan of the grid's runs, `grid`, in results_dir: planned against measured, grid/cost.py).
 
     overhead_s = both notebooks' wall time - training - evaluation: kernel start, imports,
     loading data and the base, writing checkpoints outside the epochs.
@@ -166,6 +166,10 @@ def write_timing(
         f"Wall time of the base and the runs: {grid_s:.0f} s ({grid_s / 60:.1f} min).",
         "",
     ]
+    if grid:
+        from t5vae.grid.cost import plan_against_measured  # torch and the model: only with a plan
+
+        lines += plan_against_measured(results_dir, list(grid))
     atomic_write_text(results_dir / "timing.md", "\n".join(lines))
     print(f"time: base {base_s:.0f}s; " + "; ".join(
         f"{stage} {g.runs} runs: training {g.train_s:.0f}s, evaluation {g.eval_s:.0f}s, "

@@ -266,9 +266,8 @@ def run_grid(
     base_s = sum(j.timing.get("base_notebook_s", 0.0) for j in bases)
     grid_s = time.time() - t0
     status = {k: v for k, v in status.items() if k not in {b.key for b in bases}}
-    write_timing(
-        results_dir, [j for j in todo if status.get(j.key) == "done"], base_s, grid_s, n_jobs
-    )
+    done = [j for j in todo if status.get(j.key) == "done"]
+    write_timing(results_dir, done, base_s, grid_s, n_jobs, grid=jobs)
     failed = [k for k, s in status.items() if s.startswith("failed")]
     print(f"\nfinished in {grid_s:.0f}s: {len(status) - len(failed)} runs ok, {len(failed)} failed")
     for k in failed:

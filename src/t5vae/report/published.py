@@ -15,7 +15,12 @@ import inspect
 import pandas as pd
 
 from t5vae.config import params as P
-from t5vae.config.published import PUBLISHED_METRICS, PublishedResults, PublishedRow
+from t5vae.config.published import (
+    PUBLISHED_METRICS,
+    TARGET_OPS,
+    PublishedResults,
+    PublishedRow,
+)
 from t5vae.evaluation.metrics import evaluate, metric
 from t5vae.report.format import markdown_table, mean_std_cell
 
@@ -55,10 +60,94 @@ def published_section(df: pd.DataFrame, params_root=None) -> list[str]:
                   f"{pub.definitions.units}; PPL per word from the importance-weighted NLL). "
                   "Definitions that differ are listed below the table; no number is converted.",
                   "", markdown_table(comparison_frame(runs, pub)), ""]  # fmt: skip
+        lines += targets_lines(runs, pub)
         lines += ["Definitions, this package vs the published rows:", "",
                   markdown_table(definitions_frame(runs, pub)), ""]  # fmt: skip
         lines += _notes(pub)
     return lines
+
+
+def literature_section(df: pd.DataFrame, title: str, params_root=None) -> list[str]:
+    """literature.md: the targets of every dataset of `df` with published targets (the whole
+    comparison is in tables.md); [] when there is none."""
+    ok = df[df["status"] == "ok"] if not df.empty else df
+    lines = []
+    for dataset in sorted(ok["dataset"].unique()) if not ok.empty else []:
+        pub = P.load_published(dataset, params_root)
+        runs = ok[(ok["dataset"] == dataset) & (ok["stage"] == "phase2")]
+        if pub is None or not pub.targets or runs.empty:
+            continue
+        lines += [f"### {dataset}: {title} next to the literature", "", *targets_lines(runs, pub)]
+        lines += [f"Every row beside the published ones, and each definition on both sides: "
+                  f"the same folder's tables.md, \"{dataset}: next to the published numbers\".", ""]  # fmt: skip
+    return lines
+
+
+SYMBOLS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">"}
+
+
+def targets_frame(runs: pd.DataFrame, pub: PublishedResults) -> pd.DataFrame:
+    """target | run | condition | ours | published | met | distance: one row per bound of
+    pub.targets, judged on the mean over seeds of the target's run (nothing converted)."""
+    rows = []
+    for target in pub.targets:
+        g = runs[runs["name"] == target.technique]
+        for bound in target.require:
+            ours_col, theirs = (
+                PUBLISHED_METRICS[bound.metric],
+                pub.row(bound.row).metrics[bound.metric],
+            )
+            values = pd.to_numeric(g[ours_col], errors="coerce").dropna() if ours_col in g else []
+            row = {"target": target.name, "run": g["label"].iloc[0] if len(g) else target.technique,
+                   "condition": f"{COLUMNS[bound.metric]} {SYMBOLS[bound.op]} {bound.row}",
+                   "ours": mean_std_cell(pd.Series(values, dtype=float), ours_col, len(g)),
+                   "published": f"{theirs:g}"}  # fmt: skip
+            if len(values) == 0:
+                row.update(met="not in this grid", distance="-")
+            else:
+                row.update(met=_met(TARGET_OPS[bound.op](values.mean(), theirs)),
+                           distance=_distance(values.mean(), theirs))  # fmt: skip
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["target", "run", "condition", "ours", "published", "met",
+                                       "distance"])  # fmt: skip
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _distance(ours: float, theirs: float) -> str:
+    """ours - published, and their ratio where the published value is positive."""
+    text = f"{ours - theirs:+.2f}"
+    return text + (f" ({ours / theirs:.2f}×)" if theirs > 0 else "")
+
+
+def targets_lines(runs: pd.DataFrame, pub: PublishedResults) -> list[str]:
+    """The targets table with a count of the targets met, or [] when the file sets none."""
+    if not pub.targets:
+        return []
+    table = targets_frame(runs, pub)
+    met = [all(table.loc[table["target"] == t.name, "met"] == "yes") for t in pub.targets]
+    judged = [t.name for t in pub.targets if (table.loc[table["target"] == t.name, "met"]
+                                              != "not in this grid").all()]  # fmt: skip
+    ks = _values(runs, "iw_samples")
+    bound = (f" Our K = {_join(ks)} against their K = {pub.definitions.iw_samples}: a smaller K gives "
+             "a looser bound, so at their K our NLL and PPL would be no higher (in expectation) and "
+             "a PPL target met here stays met."
+             if ks and max(ks) < pub.definitions.iw_samples else "")  # fmt: skip
+    defs = definitions_frame(runs, pub)
+    differ = [f"{r.quantity} ({r._2} here, {r.published} there)"
+              for r in defs[defs["same"] != "yes"].itertuples()]  # fmt: skip
+    shown = table.copy()
+    shown.loc[shown["target"].duplicated(), "target"] = "〃"  # the same target's next condition
+    return [f"Targets (params/published/{pub.name}.yaml `targets:`), judged on the mean over seeds: a "
+            "target is met when every condition is; distance = ours - published (and ours / "
+            f"published). {sum(met)} of {len(judged)} targets met"
+            + (f" ({len(pub.targets) - len(judged)} not judged: their runs are not in this grid)"
+               if len(judged) < len(pub.targets) else "")
+            + "." + bound
+            + (" Definitions that differ: " + "; ".join(differ) + "." if differ else ""),
+            "", markdown_table(shown), ""]  # fmt: skip
 
 
 def _published_cells(row: PublishedRow, n: str) -> dict:

@@ -16,7 +16,7 @@ import pandas as pd
 from t5vae.evaluation.latent import HEADLINE_ALPHA
 from t5vae.evaluation.metrics import METRICS
 from t5vae.report.format import latex_table, markdown_table, mean_std_cell
-from t5vae.report.published import published_section
+from t5vae.report.published import literature_section, published_section
 from t5vae.report.results import collect, metric_columns, provenance_warnings
 from t5vae.utils.files import atomic_write_text
 
@@ -86,7 +86,8 @@ def seeds_line(df: pd.DataFrame) -> str:
 
 def write_tables(results_dir: Path, df: pd.DataFrame | None = None) -> dict[str, Path]:
     """tables.md / .tex (mean ± std per run), tables.csv (one row per run and seed) and
-    summary.csv (mean, std, n per metric) in results_dir (`df`: its results, collected once)."""
+        summary.csv (mean, std, n per metric) in results_dir (`df`: its results, collected once); with
+    published targets for a dataset, literature.md (where each target lands)."""
     results_dir = Path(results_dir)
     df = collect(results_dir) if df is None else df
     md, tex = [f"# Results: {results_dir.name}", "", seeds_line(df), ""], []
@@ -115,6 +116,11 @@ def write_tables(results_dir: Path, df: pd.DataFrame | None = None) -> dict[str,
     atomic_write_text(paths["csv"], raw.to_csv(index=False))
     atomic_write_text(paths["tex"], "\n".join(tex))
     atomic_write_text(paths["summary"], summary(df).to_csv(index=False))
+    literature = literature_section(df, results_dir.name)
+    if literature:
+        paths["literature"] = results_dir / "literature.md"
+        atomic_write_text(paths["literature"],
+                          "\n".join([f"# {results_dir.name}: next to the literature", "", *literature]))  # fmt: skip
     return paths
 
 
