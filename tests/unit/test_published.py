@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import inspect
+import json
 import shutil
 
 import pandas as pd
@@ -15,6 +16,7 @@ import yaml
 from helpers import REPO, SHARED
 from t5vae.config import params as P
 from t5vae.evaluation import metrics
+from t5vae.evaluation.metrics import METRIC_KEYS
 from t5vae.report import published
 from t5vae.report.published import (
     comparison_frame,
@@ -237,3 +239,38 @@ def test_our_stated_definitions_are_what_the_code_computes(make_model, tokenizer
     assert m["mi"] == pytest.approx(whole) and m["mi"] != pytest.approx(per_batch)
     # units: nats per sentence (rec is a mean over sentences of a sum over tokens, natural log)
     assert ours["units"] == "nats per sentence" and "nats" in metrics.__doc__.splitlines()[0]
+
+
+def _with_results(tmp_path, rows: list[dict]) -> pd.DataFrame:
+    """Phase-2 runs as collect() gives them, each with a results file holding its examples."""
+    out = []
+    for i, row in enumerate(rows):
+        path = tmp_path / f"run{i}.json"
+        examples = {"reconstructions": [{"input": f"in {row['name']} | {i}", "reconstruction": "x " * 200}],
+                    "prior_samples": row.pop("samples", ["a", "b"])}  # fmt: skip
+        record = {"run_id": f"r{i}", "status": "ok", "metrics": dict.fromkeys(METRIC_KEYS, 1.0),
+                  "provenance": {}, "examples": examples}  # fmt: skip
+        path.write_text(json.dumps(record))
+        out.append({"dataset": "ptb", "stage": "phase2", "status": "ok", "seed": 0, "label": row["name"],
+                    "latent_dim": 32, "path": str(path), **row})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def test_the_best_row_is_the_lowest_nll_among_informative_runs_and_its_examples_are_shown(tmp_path):
+    runs = _with_results(tmp_path, [
+        dict(name="collapsed", nll=100.0, au=0, mi=0.0, kl=0.0, diagnosis="collapsed"),
+        dict(name="informative", nll=120.0, au=32, mi=5.0, kl=9.0, diagnosis="informative"),
+        # no stored diagnosis: the rules decide from its metrics (AU = 0: collapsed)
+        dict(name="old", nll=110.0, au=0, mi=0.0, kl=0.0, diagnosis=None),
+        # stored none, metrics informative, but every prior sample the same sentence: collapsed
+        dict(name="one_sentence", nll=105.0, au=32, mi=5.0, kl=9.0, diagnosis=None, samples=["s", "s"]),
+    ])  # fmt: skip
+    assert published.best_row(runs)["name"].tolist() == ["informative"]
+    lines = "\n".join(published.examples_lines(runs))
+    assert "Examples of the best row, informative (the lowest NLL among rows" in lines
+    assert '- reconstruction: "in informative \\| 1" → "x x' in lines  # a table-safe pipe
+    assert f'{"x " * 79}x…"' in lines  # cut at EXAMPLE_CHARS characters
+    assert '- prior sample: "a"' in lines
+    # no run informative in every seed: the lowest NLL of all
+    none = runs[runs["name"] != "informative"]
+    assert published.best_row(none)["name"].tolist() == ["collapsed"]

@@ -21,8 +21,10 @@ from t5vae.config.published import (
     PublishedResults,
     PublishedRow,
 )
+from t5vae.evaluation.diagnosis import diagnose
 from t5vae.evaluation.metrics import evaluate, metric
 from t5vae.report.format import markdown_table, mean_std_cell
+from t5vae.report.results import read_results
 
 COLUMNS = {
     "nll": "NLL",
@@ -78,9 +80,57 @@ def literature_section(df: pd.DataFrame, title: str, params_root=None) -> list[s
         if pub is None or not pub.targets or runs.empty:
             continue
         lines += [f"### {dataset}: {title} next to the literature", "", *targets_lines(runs, pub)]
+        lines += examples_lines(runs)
         lines += [f"Every row beside the published ones, and each definition on both sides: "
                   f"the same folder's tables.md, \"{dataset}: next to the published numbers\".", ""]  # fmt: skip
     return lines
+
+
+EXAMPLES, EXAMPLE_CHARS = 3, 160  # examples shown of the best row, and characters of each
+
+
+def best_row(runs: pd.DataFrame) -> pd.DataFrame:
+    """The seeds of the phase-2 run with the lowest mean NLL among those diagnosed informative in
+    every seed, else among all: the best language model that uses z."""
+    labels = runs.apply(_diagnosis, axis=1).groupby(runs["name"]).agg(set)
+    means = runs.groupby("name")["nll"].mean()
+    informative = [n for n in means.index if labels[n] == {"informative"}]
+    name = means[informative].idxmin() if informative else means.idxmin()
+    return runs[runs["name"] == name].sort_values("seed")
+
+
+def _diagnosis(row: pd.Series) -> str:
+    """The run's stored diagnosis, or (results written before diagnoses were stored) the same
+    rules applied to its metrics and prior samples (evaluation/diagnosis.py)."""
+    if isinstance(row.get("diagnosis"), str):
+        return row["diagnosis"]
+    samples = (read_results(row["path"]).get("examples") or {}).get("prior_samples")
+    return diagnose(row[["au", "mi", "kl"]].to_dict(), int(row["latent_dim"]), samples).label
+
+
+def examples_lines(runs: pd.DataFrame) -> list[str]:
+    """Reconstructions and prior samples of best_row's first seed, from its results file."""
+    if runs.empty or "path" not in runs:
+        return []
+    best = best_row(runs).iloc[0]
+    examples = read_results(best["path"]).get("examples") or {}
+    pairs = examples.get("reconstructions", [])[:EXAMPLES]
+    samples = examples.get("prior_samples", [])[:EXAMPLES]
+    if not pairs and not samples:
+        return []
+    lines = [f"Examples of the best row, {best['label']} (the lowest NLL among rows diagnosed "
+             f"informative in every seed; seed {best['seed']}, greedy decoding, from its results "
+             f"file; cut at {EXAMPLE_CHARS} characters):", ""]  # fmt: skip
+    lines += [
+        f'- reconstruction: "{_cut(e["input"])}" → "{_cut(e["reconstruction"])}"' for e in pairs
+    ]
+    lines += [f'- prior sample: "{_cut(text)}"' for text in samples]
+    return [*lines, ""]
+
+
+def _cut(text: str) -> str:
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
 
 
 SYMBOLS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">"}
