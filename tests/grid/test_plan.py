@@ -10,8 +10,8 @@ import pytest
 from t5vae.config import params as P
 from t5vae.evaluation.metrics import METRIC_KEYS
 from t5vae.grid import reproduce
-from t5vae.grid.cost import Costs, combine, estimate, plan_against_measured
-from t5vae.grid.jobs import write_timing
+from t5vae.grid.cost import Costs, combine, estimate
+from t5vae.grid.jobs import plan_against_measured, write_plan_check
 from t5vae.report.results import result_files, write_results
 
 
@@ -76,9 +76,30 @@ def test_timing_sets_the_plan_beside_the_time_the_runs_measured(tmp_path):
     assert "| builtin | phase1 | 1 of 1 | 40.0 | 20.0 | 0.50 | 5.0 | 5.0 | 1.00 |" in lines
     # half the phase-2 runs finished: half the plan's stage total
     assert "| builtin | phase2 | 1 of 2 | 50.0 | 60.0 | 1.20 | 10.0 | 30.0 | 3.00 |" in lines
-    phase1.timing = {"train_notebook_s": 1500.0, "eval_notebook_s": 400.0}
-    write_timing(results_dir, [phase1], 900.0, 2000.0, 2, grid=jobs)
-    assert "## Planned against measured" in (results_dir / "timing.md").read_text()
+    path = write_plan_check(results_dir, jobs)
+    assert path.read_text().startswith("# Planned against measured: smoke")
+    assert "| builtin | phase2 | 1 of 2 |" in path.read_text()
+
+
+def test_every_grid_call_writes_the_plan_check_resumed_or_collected(tmp_path):
+    """--collect (as a grid finished over several calls ends) writes plan_check.md from every
+    finished run, not only those of the last call; no plan, no file."""
+    argv = ["--profile", "smoke", "--output-root", str(tmp_path), "--seeds", "0", "--techniques",
+            "vanilla", "--phase1-variants", "max_pnone_frozen", "--collect", "--no-tables"]  # fmt: skip
+    _, jobs = reproduce.expand_grid(reproduce.parse_args(argv))
+    results_dir = tmp_path / "results" / "smoke"
+    results_dir.mkdir(parents=True)
+    assert reproduce.main(argv) == 0 and not (results_dir / "plan_check.md").exists()
+    plan = {"jobs": 1, "written": "then", "datasets": {"builtin": {"base": 60, "phase1_train": 60,
+            "phase1_test": 60, "phase2_train": 60, "phase2_test": 60}}}  # fmt: skip
+    (results_dir / "plan.json").write_text(json.dumps(plan))
+    for job in jobs:
+        write_results(
+            job.spec, dict.fromkeys(METRIC_KEYS, 1.0), train_time_s=90.0, eval_time_s=30.0
+        )
+    assert reproduce.main(argv) == 0
+    check = (results_dir / "plan_check.md").read_text()
+    assert "| builtin | phase1 | 1 of 1 | 1.0 | 1.5 | 1.50 | 1.0 | 0.5 | 0.50 |" in check
 
 
 def test_plan_measures_and_writes_the_plan_without_running_anything(tmp_path, capsys):

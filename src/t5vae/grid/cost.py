@@ -9,8 +9,9 @@ multiplies them by what the grid does: epochs (the limit: early stopping can onl
 cheaper), steps per epoch, evaluation sets, runs and seeds, divided by the runs in parallel.
 With several runs at a time on a CPU, the batches are timed in as many processes at once: runs
 sharing a machine slow each other down (`measure_side_by_side`). The plan is kept as plan.md and
-plan.json in the results folder; once runs finish, `plan_against_measured` (timing.md) sets each
-stage's planned training and evaluation time beside what the runs' results files measured.
+plan.json in the results folder; once runs finish, grid/jobs.py's `write_plan_check`
+(plan_check.md, after every grid call, resumed or --collect) sets each stage's planned training and
+evaluation time beside what the runs' results files measured.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from t5vae.data.tokenizer import load_tokenizer
 from t5vae.evaluation.generation import reconstruct
 from t5vae.evaluation.metrics import evaluate
 from t5vae.grid.dryrun import base_config_dir
+from t5vae.grid.jobs import PLAN_JSON
 from t5vae.model.objectives import Objective, vae_loss
 from t5vae.model.vae import T5VAE
 from t5vae.notebook.steps import corpus_tokenizer, load_corpus, peak_memory
-from t5vae.report.results import is_complete, read_results
 from t5vae.training.config import TrainConfig, autocast
 from t5vae.training.loop import TRAIN_STATE
 from t5vae.training.phases import set_trainable
@@ -313,69 +314,3 @@ def print_plan(profile: P.Profile, jobs: list, n_jobs: int, results_dir: Path,
          "datasets": {ds: est for ds, (_, est) in per_dataset.items()}}, indent=2))  # fmt: skip
     print(text)
     return 0
-
-
-PLAN_JSON = "plan.json"  # --plan's estimate, seconds per dataset and stage (estimate())
-
-
-def plan_against_measured(results_dir: Path, jobs: list) -> list[str]:
-    """Markdown lines: per dataset and stage, the plan's training and test-evaluation time (plan.json,
-    epochs at their limit) beside the time the runs' results files record (train_time_s,
-    eval_time_s; the base: pretrain.json's wall_time_s), summed over runs, with their ratio;
-    [] without a plan. A stage whose runs are not all finished is compared over those that are."""
-    plan_file = Path(results_dir) / PLAN_JSON
-    if not plan_file.is_file():
-        return []
-    plan = json.loads(plan_file.read_text())
-    rows = []
-    for ds, est in sorted(plan["datasets"].items()):
-        mine = [j for j in jobs if j.spec.dataset.name == ds]
-        pretrain = mine[0].spec.base_dir / "t5" / "pretrain.json" if mine else None
-        if pretrain and pretrain.is_file():
-            rows.append(
-                _row(
-                    ds,
-                    "base",
-                    "1 of 1",
-                    est["base"],
-                    json.loads(pretrain.read_text())["wall_time_s"],
-                    None,
-                    None,
-                )
-            )
-        for stage in ("phase1", "phase2"):
-            planned = [j for j in mine if j.spec.stage == stage]
-            done = [
-                read_results(j.spec.results_file)
-                for j in planned
-                if is_complete(j.spec.results_file, j.spec.identity)
-            ]
-            if not done:
-                continue
-            share = len(done) / len(planned)  # the plan's stage total, for the runs that finished
-            prov = [r["provenance"] for r in done]
-            rows.append(_row(ds, stage, f"{len(done)} of {len(planned)}", est[f"{stage}_train"] * share,
-                             sum(p.get("train_time_s") or 0.0 for p in prov), est[f"{stage}_test"] * share,
-                             sum(p.get("eval_time_s") or 0.0 for p in prov)))  # fmt: skip
-    if not rows:
-        return []
-    return ["## Planned against measured", "",
-            f"The plan (`--plan`, {plan['jobs']} runs at a time, written {plan['written']}; epochs at "
-            "their limit) against the runs' own clocks, minutes summed over the runs that finished; "
-            "measured / planned. Training includes each epoch's validation; runs that stopped early "
-            "ran fewer epochs than planned.", "",
-            "| dataset | stage | runs | training planned | measured | ratio | test evaluation planned | measured | ratio |",
-            "|---|---|---|---|---|---|---|---|---|", *rows, ""]  # fmt: skip
-
-
-def _row(ds, stage, runs_done, train_plan, train_s, eval_plan, eval_s) -> str:
-    def pair(plan, got):
-        if plan is None:
-            return "- | - | -"
-        return (
-            f"{plan / 60:.1f} | {got / 60:.1f} | {got / plan:.2f}"
-            if plan
-            else f"0 | {got / 60:.1f} | -"
-        )
-
-    return f"| {ds} | {stage} | {runs_done} | {pair(train_plan, train_s)} | {pair(eval_plan, eval_s)} |"

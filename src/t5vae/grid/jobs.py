@@ -2,11 +2,13 @@
 
 A job is what `reproduce` runs in a thread for the local launcher; `run_job` is all a job needs,
 so any launcher that can call a Python function in another process can run it (launchers.py).
-`write_timing` reports where the jobs' time went (timing.csv, timing.md).
+`write_timing` reports where the jobs' time went (timing.csv, timing.md), `write_plan_check` how
+that compares with the grid's plan (--plan's plan.json: plan_check.md).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -122,11 +124,11 @@ def run_job(job: Job) -> str:
     return "done"
 
 
-def write_timing(results_dir: Path, done: list[Job], base_s: float, grid_s: float, n_jobs: int,
-                 grid: list[Job] = ()) -> None:  # fmt: skip
+def write_timing(
+    results_dir: Path, done: list[Job], base_s: float, grid_s: float, n_jobs: int
+) -> None:
     """timing.csv (per run trained by this call: both notebooks' wall time, training and evaluation
-    inside them) and timing.md (per stage, summed over runs, and the grid's wall time; with a
-    plan of the grid's runs, `grid`, in results_dir: planned against measured, grid/cost.py).
+    inside them) and timing.md (per stage, summed over runs, and the grid's wall time).
 
     overhead_s = both notebooks' wall time - training - evaluation: kernel start, imports,
     loading data and the base, writing checkpoints outside the epochs.
@@ -166,12 +168,83 @@ def write_timing(results_dir: Path, done: list[Job], base_s: float, grid_s: floa
         f"Wall time of the base and the runs: {grid_s:.0f} s ({grid_s / 60:.1f} min).",
         "",
     ]
-    if grid:
-        from t5vae.grid.cost import plan_against_measured  # torch and the model: only with a plan
-
-        lines += plan_against_measured(results_dir, list(grid))
     atomic_write_text(results_dir / "timing.md", "\n".join(lines))
     print(f"time: base {base_s:.0f}s; " + "; ".join(
         f"{stage} {g.runs} runs: training {g.train_s:.0f}s, evaluation {g.eval_s:.0f}s, "
         f"notebook overhead {g.overhead_s:.0f}s, peak RSS {g.peak_rss_mb:.0f} MB"
         for stage, g in stages.iterrows()) + f"; wall {grid_s:.0f}s")  # fmt: skip
+
+
+PLAN_JSON = "plan.json"  # --plan's estimate, seconds per dataset and stage (estimate())
+
+
+def plan_against_measured(results_dir: Path, jobs: list) -> list[str]:
+    """Markdown lines: per dataset and stage, the plan's training and test-evaluation time (plan.json,
+    epochs at their limit) beside the time the runs' results files record (train_time_s,
+    eval_time_s; the base: pretrain.json's wall_time_s), summed over runs, with their ratio;
+    [] without a plan. A stage whose runs are not all finished is compared over those that are."""
+    plan_file = Path(results_dir) / PLAN_JSON
+    if not plan_file.is_file():
+        return []
+    plan = json.loads(plan_file.read_text())
+    rows = []
+    for ds, est in sorted(plan["datasets"].items()):
+        mine = [j for j in jobs if j.spec.dataset.name == ds]
+        pretrain = mine[0].spec.base_dir / "t5" / "pretrain.json" if mine else None
+        if pretrain and pretrain.is_file():
+            rows.append(
+                _row(
+                    ds,
+                    "base",
+                    "1 of 1",
+                    est["base"],
+                    json.loads(pretrain.read_text())["wall_time_s"],
+                    None,
+                    None,
+                )
+            )
+        for stage in ("phase1", "phase2"):
+            planned = [j for j in mine if j.spec.stage == stage]
+            done = [
+                read_results(j.spec.results_file)
+                for j in planned
+                if is_complete(j.spec.results_file, j.spec.identity)
+            ]
+            if not done:
+                continue
+            share = len(done) / len(planned)  # the plan's stage total, for the runs that finished
+            prov = [r["provenance"] for r in done]
+            rows.append(_row(ds, stage, f"{len(done)} of {len(planned)}", est[f"{stage}_train"] * share,
+                             sum(p.get("train_time_s") or 0.0 for p in prov), est[f"{stage}_test"] * share,
+                             sum(p.get("eval_time_s") or 0.0 for p in prov)))  # fmt: skip
+    if not rows:
+        return []
+    return [f"# Planned against measured: {Path(results_dir).name}", "",
+            f"The plan (`--plan`, {plan['jobs']} runs at a time, written {plan['written']}; epochs at "
+            "their limit) against the runs' own clocks, minutes summed over the runs that finished; "
+            "measured / planned. Training includes each epoch's validation; runs that stopped early "
+            "ran fewer epochs than planned.", "",
+            "| dataset | stage | runs | training planned | measured | ratio | test evaluation planned | measured | ratio |",
+            "|---|---|---|---|---|---|---|---|---|", *rows, ""]  # fmt: skip
+
+
+def write_plan_check(results_dir: Path, jobs: list) -> Path | None:
+    """plan_check.md in results_dir (plan_against_measured), or None without a plan or a run."""
+    lines = plan_against_measured(results_dir, jobs)
+    if not lines:
+        return None
+    atomic_write_text(Path(results_dir) / "plan_check.md", "\n".join(lines))
+    return Path(results_dir) / "plan_check.md"
+
+
+def _row(ds, stage, runs_done, train_plan, train_s, eval_plan, eval_s) -> str:
+    def pair(plan, got):
+        if plan is None:
+            return "- | - | -"
+        return (
+            f"{plan / 60:.1f} | {got / 60:.1f} | {got / plan:.2f}"
+            if plan
+            else f"0 | {got / 60:.1f} | -"
+        )
+
+    return f"| {ds} | {stage} | {runs_done} | {pair(train_plan, train_s)} | {pair(eval_plan, eval_s)} |"

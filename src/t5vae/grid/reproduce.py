@@ -28,7 +28,7 @@ from pathlib import Path
 from t5vae.config import params as P
 from t5vae.config import paths
 from t5vae.config.run import as_base, make_spec, with_seed
-from t5vae.grid.jobs import NB_TABLES, Job, execute, write_timing
+from t5vae.grid.jobs import NB_TABLES, Job, execute, write_plan_check, write_timing
 from t5vae.notebook import steps
 from t5vae.report.compare import finish_with_verdict
 from t5vae.report.reference import save_environment, save_reference
@@ -266,8 +266,9 @@ def run_grid(
     base_s = sum(j.timing.get("base_notebook_s", 0.0) for j in bases)
     grid_s = time.time() - t0
     status = {k: v for k, v in status.items() if k not in {b.key for b in bases}}
-    done = [j for j in todo if status.get(j.key) == "done"]
-    write_timing(results_dir, done, base_s, grid_s, n_jobs, grid=jobs)
+    write_timing(
+        results_dir, [j for j in todo if status.get(j.key) == "done"], base_s, grid_s, n_jobs
+    )
     failed = [k for k, s in status.items() if s.startswith("failed")]
     print(f"\nfinished in {grid_s:.0f}s: {len(status) - len(failed)} runs ok, {len(failed)} failed")
     for k in failed:
@@ -296,6 +297,8 @@ def finish(args, profile: P.Profile, jobs: list[Job], root: Path, failed: bool) 
         paths.runs_dir(profile.name, root),
     )
     reference = Path(args.reference) if args.reference else paths.reference_dir(profile.name)
+    if path := write_plan_check(results_dir, jobs):  # a plan of this grid: against the runs' clocks
+        print(f"plan against measured: {path}")
     if args.no_tables:
         return 1 if failed else 0
     print("[tables] 04_tables", flush=True)
