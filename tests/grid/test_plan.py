@@ -10,7 +10,7 @@ import pytest
 from t5vae.config import params as P
 from t5vae.evaluation.metrics import METRIC_KEYS
 from t5vae.grid import reproduce
-from t5vae.grid.cost import Costs, combine, estimate
+from t5vae.grid.cost import Costs, combine, estimate, padded_tokens, representative_step
 from t5vae.grid.jobs import plan_against_measured, write_plan_check
 from t5vae.report.results import result_files, write_results
 
@@ -117,6 +117,14 @@ def test_plan_measures_and_writes_the_plan_without_running_anything(tmp_path, ca
         kept["datasets"]["builtin"]
     )
     assert "Estimated wall time" in capsys.readouterr().out
+
+
+def test_a_timed_step_is_scaled_to_the_epochs_mean_padded_tokens():
+    lengths = [3, 5, 7, 2]
+    assert padded_tokens([0, 2], lengths) == 2 * 7  # collate pads to the batch's longest
+    # timed batches twice as long as the epoch's mean batch: the mean step takes half the time
+    assert representative_step(2.0, [200, 200], 100.0) == (1.0, 2.0)
+    assert representative_step(2.0, [50, 150], 100.0) == (2.0, 1.0)
 
 
 def test_costs_measured_side_by_side_combine_as_mean_times_and_largest_memory():

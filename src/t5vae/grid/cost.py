@@ -65,6 +65,9 @@ class Costs:
     epoch_checkpoint: float  # the checkpoints written each epoch: last/ (with optimizer) and best/
     peak_rss_mb: float
     peak_cuda_mb: float | None
+    # padded tokens of the timed batches over an epoch's mean batch (1: as long as the epoch's);
+    # the step costs above are already scaled by its inverse (representative_step)
+    timed_tokens_ratio: float = 1.0
 
 
 def _timed(fn, repeats: int, min_seconds: float = 0.0) -> float:
@@ -76,6 +79,23 @@ def _timed(fn, repeats: int, min_seconds: float = 0.0) -> float:
         fn()
         n += 1
     return (time.perf_counter() - t0) / n
+
+
+def padded_tokens(batch: list[int], lengths: list[int]) -> int:
+    """Tokens of a batch as collate() pads it: its size times its longest sentence."""
+    return len(batch) * max(lengths[i] for i in batch)
+
+
+def representative_step(
+    seconds: float, timed_tokens: list[int], epoch_tokens: float
+) -> tuple[float, float]:
+    """(seconds of a mean step of the epoch, the timed batches' tokens / the epoch's mean batch):
+    the timed mean scaled linearly by padded tokens. A few batches of a bucketed corpus can be far
+    from its mean length (on PTB's field plan, 2.4x the phase-1 training time measured); step time
+    grows sub-linearly with length (benchmarks/scaling.json), so the scaled step errs towards
+    the timed one's side, less than the unscaled one."""
+    ratio = sum(timed_tokens) / len(timed_tokens) / epoch_tokens
+    return seconds / ratio, ratio
 
 
 def measure(spec: runs.RunSpec, barrier=None, base_config: str | None = None) -> Costs:
@@ -99,19 +119,28 @@ def measure(spec: runs.RunSpec, barrier=None, base_config: str | None = None) ->
         ).to(device)
         train = load_corpus(spec, "train").sentences
         ids = encode(tokenizer, train, spec.dataset.max_length).ids
-        batches = batch_indices([len(x) for x in ids], prof.phase2.batch_size, shuffle=True, seed=0)
+        lengths = [len(x) for x in ids]
+        batches = batch_indices(lengths, prof.phase2.batch_size, shuffle=True, seed=0)
+        epoch_tokens = sum(padded_tokens(b, lengths) for b in batches) / len(batches)
         batch_iter = itertools.cycle(batches)
         optimizer = torch.optim.AdamW([p for p in model.parameters()], lr=1e-5)
+        timed = {"phase1": [], "phase2": []}  # padded tokens of each batch a phase's step took
 
         def step(phase: str):
-            batch = collate([ids[i] for i in next(batch_iter)], model.pad_id)
+            chosen = next(batch_iter)
+            timed[phase].append(padded_tokens(chosen, lengths))
+            batch = collate([ids[i] for i in chosen], model.pad_id)
             _train_step(model, optimizer, batch, phase, getattr(prof, phase).mixed_precision)
 
         model.train()
         if barrier is not None:
             barrier.wait()
-        phase1 = _timed(lambda: step("phase1"), BATCHES, STEP_SECONDS)
-        phase2 = _timed(lambda: step("phase2"), BATCHES, STEP_SECONDS)
+        phase1, ratio1 = representative_step(
+            _timed(lambda: step("phase1"), BATCHES, STEP_SECONDS), timed["phase1"][1:], epoch_tokens
+        )  # (the first batch is _timed's warm-up)
+        phase2, ratio2 = representative_step(
+            _timed(lambda: step("phase2"), BATCHES, STEP_SECONDS), timed["phase2"][1:], epoch_tokens
+        )
         sents = load_corpus(spec, "test").sentences[:SENTENCES]
         kw = dict(
             batch_size=prof.eval.batch_size, max_length=spec.dataset.max_length, progress=False
@@ -132,7 +161,7 @@ def measure(spec: runs.RunSpec, barrier=None, base_config: str | None = None) ->
     memory = peak_memory()
     n = len(sents)
     return Costs(phase1, phase2, valid / n, test / n, decode / n, pretrain, _start_cost(), checkpoint,
-                 memory["peak_rss_mb"], memory.get("peak_cuda_mb"))  # fmt: skip
+                 memory["peak_rss_mb"], memory.get("peak_cuda_mb"), (ratio1 + ratio2) / 2)  # fmt: skip
 
 
 def _train_step(model: T5VAE, optimizer, batch: dict, phase: str, mixed_precision: str) -> None:
@@ -278,7 +307,8 @@ def report(profile: P.Profile, per_dataset: dict[str, tuple[Costs, dict]], jobs:
             f", GPU {costs.peak_cuda_mb:.0f} MB" if costs.peak_cuda_mb else ""
         )
         units = {"base": f"pretraining step {costs.pretrain_step:.3f}",
-                 "phase1": f"step {costs.phase1_step:.3f}, checkpoints of an epoch {costs.epoch_checkpoint:.2f}, "
+                 "phase1": f"step {costs.phase1_step:.3f} (timed batches {costs.timed_tokens_ratio:.2f}x an "
+                           f"epoch's mean padded tokens), checkpoints of an epoch {costs.epoch_checkpoint:.2f}, "
                            f"test sentence {costs.test_sentence:.3f}",
                  "phase2": f"step {costs.phase2_step:.3f}, valid sentence {costs.valid_sentence:.4f}, "
                            f"decoded sentence {costs.decode_sentence:.3f}"}  # fmt: skip
