@@ -158,7 +158,7 @@ def test_literature_file_counts_targets_met_and_states_the_definitions_that_diff
     assert "1 of 2 targets met (1 not judged: their runs are not in this grid)." in lines
     assert "Our K = 25 against their K = 500" in lines
     assert "test sentences (400 here, 3,761 there)" in lines
-    assert "| 〃 | λ=0.5, p=none | AU ≥ AE-BP" in lines  # the same target's next condition
+    assert "| (same) | λ=0.5, p=none | AU ≥ AE-BP" in lines  # the same target's next condition
     # the tables carry the same targets; a dataset without targets writes no literature file
     assert "1 of 2 targets met" in "\n".join(published_section(_target_runs()))
     assert published.literature_section(_runs(dataset="builtin"), "x") == []
@@ -265,12 +265,17 @@ def test_the_best_row_is_the_lowest_nll_among_informative_runs_and_its_examples_
         # stored none, metrics informative, but every prior sample the same sentence: collapsed
         dict(name="one_sentence", nll=105.0, au=32, mi=5.0, kl=9.0, diagnosis=None, samples=["s", "s"]),
     ])  # fmt: skip
-    assert published.best_row(runs)["name"].tolist() == ["informative"]
+    assert published.best_row(runs)[0]["name"].tolist() == ["informative"]
     lines = "\n".join(published.examples_lines(runs))
     assert "Examples of the best row, informative (the lowest NLL among rows" in lines
-    assert '- reconstruction: "in informative \\| 1" → "x x' in lines  # a table-safe pipe
-    assert f'{"x " * 79}x…"' in lines  # cut at EXAMPLE_CHARS characters
-    assert '- prior sample: "a"' in lines
+    assert "- reconstruction: `in informative | 1` → `x x" in lines  # code spans: <unk> as written
+    assert f"{'x ' * 79}x…`" in lines  # cut at EXAMPLE_CHARS characters
+    assert "- prior sample: `a`" in lines
     # no run informative in every seed: the lowest NLL of all
     none = runs[runs["name"] != "informative"]
-    assert published.best_row(none)["name"].tolist() == ["collapsed"]
+    rows, why = published.best_row(none)
+    assert rows["name"].tolist() == ["collapsed"]
+    assert (
+        why
+        == "no row is diagnosed informative in every seed: the lowest NLL of all, diagnosed collapsed"
+    )

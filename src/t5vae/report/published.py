@@ -89,14 +89,22 @@ def literature_section(df: pd.DataFrame, title: str, params_root=None) -> list[s
 EXAMPLES, EXAMPLE_CHARS = 3, 160  # examples shown of the best row, and characters of each
 
 
-def best_row(runs: pd.DataFrame) -> pd.DataFrame:
-    """The seeds of the phase-2 run with the lowest mean NLL among those diagnosed informative in
-    every seed, else among all: the best language model that uses z."""
+def best_row(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(the seeds of the phase-2 run with the lowest mean NLL among those diagnosed informative in
+    every seed, else among all; why it was chosen): the best language model that uses z."""
     labels = runs.apply(_diagnosis, axis=1).groupby(runs["name"]).agg(set)
     means = runs.groupby("name")["nll"].mean()
     informative = [n for n in means.index if labels[n] == {"informative"}]
-    name = means[informative].idxmin() if informative else means.idxmin()
-    return runs[runs["name"] == name].sort_values("seed")
+    if informative:
+        name, why = (
+            means[informative].idxmin(),
+            "the lowest NLL among rows diagnosed informative in every seed",
+        )
+    else:
+        name = means.idxmin()
+        why = (f"no row is diagnosed informative in every seed: the lowest NLL of all, diagnosed "
+               f"{', '.join(sorted(labels[name]))}")  # fmt: skip
+    return runs[runs["name"] == name].sort_values("seed"), why
 
 
 def _diagnosis(row: pd.Series) -> str:
@@ -112,25 +120,24 @@ def examples_lines(runs: pd.DataFrame) -> list[str]:
     """Reconstructions and prior samples of best_row's first seed, from its results file."""
     if runs.empty or "path" not in runs:
         return []
-    best = best_row(runs).iloc[0]
+    rows, why = best_row(runs)
+    best = rows.iloc[0]
     examples = read_results(best["path"]).get("examples") or {}
     pairs = examples.get("reconstructions", [])[:EXAMPLES]
     samples = examples.get("prior_samples", [])[:EXAMPLES]
     if not pairs and not samples:
         return []
-    lines = [f"Examples of the best row, {best['label']} (the lowest NLL among rows diagnosed "
-             f"informative in every seed; seed {best['seed']}, greedy decoding, from its results "
-             f"file; cut at {EXAMPLE_CHARS} characters):", ""]  # fmt: skip
-    lines += [
-        f'- reconstruction: "{_cut(e["input"])}" → "{_cut(e["reconstruction"])}"' for e in pairs
-    ]
-    lines += [f'- prior sample: "{_cut(text)}"' for text in samples]
+    lines = [f"Examples of the best row, {best['label']} ({why}; seed {best['seed']}, greedy "
+             f"decoding, from its results file; cut at {EXAMPLE_CHARS} characters):", ""]  # fmt: skip
+    lines += [f"- reconstruction: {_cut(e['input'])} → {_cut(e['reconstruction'])}" for e in pairs]
+    lines += [f"- prior sample: {_cut(text)}" for text in samples]
     return [*lines, ""]
 
 
 def _cut(text: str) -> str:
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
+    """A code span (so that `<unk>` shows as written), cut at EXAMPLE_CHARS characters."""
+    text = " ".join(str(text).split()).replace("`", "'")
+    return f"`{text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + '…'}`"
 
 
 SYMBOLS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">"}
@@ -189,7 +196,7 @@ def targets_lines(runs: pd.DataFrame, pub: PublishedResults) -> list[str]:
     differ = [f"{r.quantity} ({r._2} here, {r.published} there)"
               for r in defs[defs["same"] != "yes"].itertuples()]  # fmt: skip
     shown = table.copy()
-    shown.loc[shown["target"].duplicated(), "target"] = "〃"  # the same target's next condition
+    shown.loc[shown["target"].duplicated(), "target"] = "(same)"  # the same target's next condition
     return [f"Targets (params/published/{pub.name}.yaml `targets:`), judged on the mean over seeds: a "
             "target is met when every condition is; distance = ours - published (and ours / "
             f"published). {sum(met)} of {len(judged)} targets met"
