@@ -192,17 +192,8 @@ def plan_against_measured(results_dir: Path, jobs: list) -> list[str]:
         mine = [j for j in jobs if j.spec.dataset.name == ds]
         pretrain = mine[0].spec.base_dir / "t5" / "pretrain.json" if mine else None
         if pretrain and pretrain.is_file():
-            rows.append(
-                _row(
-                    ds,
-                    "base",
-                    "1 of 1",
-                    est["base"],
-                    json.loads(pretrain.read_text())["wall_time_s"],
-                    None,
-                    None,
-                )
-            )
+            base_s = json.loads(pretrain.read_text())["wall_time_s"]
+            rows.append(_row(ds, "base", "1 of 1", est["base"], base_s, None, None))
         for stage in ("phase1", "phase2"):
             planned = [j for j in mine if j.spec.stage == stage]
             done = [
