@@ -184,24 +184,27 @@ def targets_lines(runs: pd.DataFrame, pub: PublishedResults) -> list[str]:
     if not pub.targets:
         return []
     table = targets_frame(runs, pub)
-    met = [all(table.loc[table["target"] == t.name, "met"] == "yes") for t in pub.targets]
-    judged = [t.name for t in pub.targets if (table.loc[table["target"] == t.name, "met"]
-                                              != "not in this grid").all()]  # fmt: skip
+    verdicts = table.groupby("target", sort=False)["met"].agg(
+        set
+    )  # a target: its conditions' verdicts
+    met = sum(v == {"yes"} for v in verdicts)
+    judged = sum("not in this grid" not in v for v in verdicts)
     ks = _values(runs, "iw_samples")
     bound = (f" Our K = {_join(ks)} against their K = {pub.definitions.iw_samples}: a smaller K gives "
              "a looser bound, so at their K our NLL and PPL would be no higher (in expectation) and "
              "a PPL target met here stays met."
              if ks and max(ks) < pub.definitions.iw_samples else "")  # fmt: skip
     defs = definitions_frame(runs, pub)
-    differ = [f"{r.quantity} ({r._2} here, {r.published} there)"
-              for r in defs[defs["same"] != "yes"].itertuples()]  # fmt: skip
+    differ = defs[defs["same"] != "yes"]
+    differ = [f"{q} ({ours} here, {theirs} there)" for q, ours, theirs in
+              zip(differ["quantity"], differ["this package"], differ["published"], strict=True)]  # fmt: skip
     shown = table.copy()
     shown.loc[shown["target"].duplicated(), "target"] = "(same)"  # the same target's next condition
     return [f"Targets (params/published/{pub.name}.yaml `targets:`), judged on the mean over seeds: a "
             "target is met when every condition is; distance = ours - published (and ours / "
-            f"published). {sum(met)} of {len(judged)} targets met"
-            + (f" ({len(pub.targets) - len(judged)} not judged: their runs are not in this grid)"
-               if len(judged) < len(pub.targets) else "")
+            f"published). {met} of {judged} targets met"
+            + (f" ({len(verdicts) - judged} not judged: their runs are not in this grid)"
+               if judged < len(verdicts) else "")
             + "." + bound
             + (" Definitions that differ: " + "; ".join(differ) + "." if differ else ""),
             "", markdown_table(shown), ""]  # fmt: skip

@@ -86,7 +86,7 @@ def seeds_line(df: pd.DataFrame) -> str:
 
 def write_tables(results_dir: Path, df: pd.DataFrame | None = None) -> dict[str, Path]:
     """tables.md / .tex (mean ± std per run), tables.csv (one row per run and seed) and
-        summary.csv (mean, std, n per metric) in results_dir (`df`: its results, collected once); with
+    summary.csv (mean, std, n per metric) in results_dir (`df`: its results, collected once); with
     published targets for a dataset, literature.md (where each target lands)."""
     results_dir = Path(results_dir)
     df = collect(results_dir) if df is None else df
