@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import inspect
 import json
+import math
 import shutil
 
 import pandas as pd
@@ -249,7 +250,7 @@ def _with_results(tmp_path, rows: list[dict]) -> pd.DataFrame:
         examples = {"reconstructions": [{"input": f"in {row['name']} | {i}", "reconstruction": "x " * 200}],
                     "prior_samples": row.pop("samples", ["a", "b"])}  # fmt: skip
         record = {"run_id": f"r{i}", "status": "ok", "metrics": dict.fromkeys(METRIC_KEYS, 1.0),
-                  "provenance": {}, "examples": examples}  # fmt: skip
+                  "provenance": {}, "examples": examples, "history": row.pop("history", [])}  # fmt: skip
         path.write_text(json.dumps(record))
         out.append({"dataset": "ptb", "stage": "phase2", "status": "ok", "seed": 0, "label": row["name"],
                     "latent_dim": 32, "path": str(path), **row})  # fmt: skip
@@ -279,3 +280,56 @@ def test_the_best_row_is_the_lowest_nll_among_informative_runs_and_its_examples_
         why
         == "no row is diagnosed informative in every seed: the lowest NLL of all, diagnosed collapsed"
     )
+
+
+COLLAPSED = {"nll": 100.0, "diagnosis": "collapsed"}  # what the examples need of a row
+
+
+def _epochs(
+    column: str, values: list[float], steps: int = 100, seconds: float = 90.0
+) -> list[dict]:
+    """A training history: one row per epoch with the validation value, cumulative steps, seconds."""
+    return [{"epoch": e + 1, "step": steps * (e + 1), f"valid_{column}": v, "wall_time_s": seconds}
+            for e, v in enumerate(values)]  # fmt: skip
+
+
+def test_what_reaching_a_missed_target_costs_is_the_gap_over_the_last_epochs_change(tmp_path):
+    runs = _with_results(tmp_path, [
+        # PPL 400 on test against the LSTM-LM's 100.47; validation PPL 800 -> 600 -> 500 (two seeds)
+        dict(name="lnone_pnone", seed=0, **COLLAPSED, ppl_word=390.0, history=_epochs("ppl_word", [800, 600, 490])),
+        dict(name="lnone_pnone", seed=1, **COLLAPSED, ppl_word=410.0, history=_epochs("ppl_word", [800, 600, 510])),
+        # rec 150 against the LSTM-AE's 70.36, but its validation rec rose in the last epoch
+        dict(name="autoencoder", seed=0, **COLLAPSED, rec=150.0, history=_epochs("rec", [160.0, 148.0, 151.0])),
+        # met (AU 32 >= 32): no row; missed without a history (MI): no row either
+        dict(name="l0.5_pnone", seed=0, **COLLAPSED, au=32, mi=1.0, ppl_word=90.0),
+    ])  # fmt: skip
+    table = published.reach_frame(runs, P.load_published("ptb")).set_index("condition")
+    assert table.index.tolist() == ["PPL (per word) ≤ LSTM-LM", "Rec ≤ LSTM-AE"]
+    lm = table.loc["PPL (per word) ≤ LSTM-LM"]
+    # in nats per word: the test gap ln(100.47 / 400) over the last change ln(500 / 600), both
+    # seeds' validation values averaged epoch by epoch; steps and seconds of an epoch: 100, 90 s
+    epochs = -(-math.log(100.47 / 400) // math.log(500 / 600))
+    assert epochs == 8 and lm["more epochs"] == "8"
+    assert (lm["steps"], lm["hours"]) == ("800", f"{8 * 90 / 3600:.1f}")
+    assert lm["validation by epoch"] == "800.00 → 600.00 → 500.00"
+    assert (
+        lm["change per epoch"]
+        == f"{math.log(600 / 800):+.3f}, {math.log(500 / 600):+.3f} nats/word"
+    )
+    # the changes shrink by r = ln(5/6) / ln(3/4): the test value's geometric-series limit
+    r = math.log(5 / 6) / math.log(3 / 4)
+    assert lm["levels off at"] == f"{400 * (5 / 6) ** (r / (1 - r)):.2f}" == "291.77"
+    rec = table.loc["Rec ≤ LSTM-AE"]
+    assert rec["levels off at"] == "-"  # the changes changed sign: no series
+    assert (rec["change per epoch"], rec["more epochs"]) == (
+        "-12.000, +3.000", "not reached: the last epoch moved away")  # fmt: skip
+    # rec is in nats already: 150 - 70.36 over a last change of -10 takes 8 epochs
+    (tmp_path / "x").mkdir()
+    runs.loc[runs["name"] == "autoencoder", "path"] = _with_results(tmp_path / "x", [
+        dict(name="autoencoder", rec=150.0, history=_epochs("rec", [160.0, 150.0]))])["path"].iloc[0]  # fmt: skip
+    table = published.reach_frame(runs, P.load_published("ptb")).set_index("condition")
+    assert table.loc["Rec ≤ LSTM-AE", "more epochs"] == str(math.ceil((150 - 70.36) / 10)) == "8"
+    # the literature file carries it, with what it assumes; no histories (no paths): nothing
+    lines = "\n".join(published.literature_section(runs, "field"))
+    assert "What reaching each missed condition would cost" in lines and "lower bound" in lines
+    assert published.reach_lines(_target_runs(), P.load_published("ptb")) == []

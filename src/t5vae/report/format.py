@@ -11,7 +11,8 @@ from t5vae.evaluation.metrics import metric
 from t5vae.utils.files import atomic_file
 
 
-def _fmt(v, col: str, n: int = 1) -> str:
+def value_cell(v, col: str, n: int = 1) -> str:
+    """One value as the metric writes it (evaluation.metrics), "-" when missing."""
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "-"
     return metric(col).format(v, n)
@@ -23,9 +24,9 @@ def mean_std_cell(values: pd.Series, col: str, row_n: int | None = None) -> str:
     v = pd.to_numeric(values, errors="coerce").dropna()
     if v.empty:
         return "-"
-    text = _fmt(float(v.mean()), col, len(v))
+    text = value_cell(float(v.mean()), col, len(v))
     if len(v) > 1:
-        text += " ± " + _fmt(float(v.std(ddof=1)), col, len(v))
+        text += " ± " + value_cell(float(v.std(ddof=1)), col, len(v))
     if row_n is not None and len(v) != row_n:
         text += f" (n={len(v)})"
     return text
