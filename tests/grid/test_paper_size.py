@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -197,3 +199,20 @@ def test_the_field_profile_runs_in_a_smoke_sized_form(ptb_data_dir, tmp_path):
     tables = (folder / "tables.md").read_text()
     assert "## ptb: next to the published numbers" in tables
     assert "| K of the IW-NLL (NLL, PPL) | 2 | 500 | **differs** |" in tables
+    # the best row's interpolation, made from its checkpoint by the grid and shown in literature.md:
+    # greedy from mu, so its ends are that run's own reconstructions of the two sentences
+    found = json.loads((folder / "interpolation.json").read_text())["ptb"]
+    pairs = records["phase2-lnone_pnone"]["examples"]["reconstructions"]
+    assert (found["run_id"], found["a"], found["b"]) == (
+        "phase2-lnone_pnone",
+        pairs[0]["input"],
+        pairs[1]["input"],
+    )
+    assert found["t"] == [0.0, 0.25, 0.5, 0.75, 1.0] and len(found["path"]) == 5
+    assert [found["path"][0], found["path"][-1]] == [
+        pairs[0]["reconstruction"],
+        pairs[1]["reconstruction"],
+    ]
+    literature = (folder / "literature.md").read_text()
+    assert "Its interpolation between the posterior means" in literature
+    assert "- t = 0.50: `" in literature

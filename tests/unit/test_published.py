@@ -333,3 +333,14 @@ def test_what_reaching_a_missed_target_costs_is_the_gap_over_the_last_epochs_cha
     lines = "\n".join(published.literature_section(runs, "field"))
     assert "What reaching each missed condition would cost" in lines and "lower bound" in lines
     assert published.reach_lines(_target_runs(), P.load_published("ptb")) == []
+
+
+def test_the_best_rows_interpolation_is_shown_only_when_made_from_that_run_and_seed(tmp_path):
+    runs = _with_results(tmp_path, [dict(name="best", run_id="phase2-best", nll=1.0, diagnosis="informative"),
+                                    dict(name="other", run_id="phase2-other", nll=2.0, diagnosis="informative")])  # fmt: skip
+    made = {"run_id": "phase2-best", "seed": 0, "t": [0.0, 0.5, 1.0], "path": ["a", "<unk> b", "c"]}
+    lines = "\n".join(published.examples_lines(runs, made))
+    assert "Its interpolation between the posterior means of the first two test sentences" in lines
+    assert "- t = 0.00: `a`\n- t = 0.50: `<unk> b`\n- t = 1.00: `c`" in lines
+    for stale in ({**made, "run_id": "phase2-other"}, {**made, "seed": 1}, None):
+        assert "Its interpolation" not in "\n".join(published.examples_lines(runs, stale))

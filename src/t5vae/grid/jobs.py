@@ -213,10 +213,44 @@ def plan_against_measured(results_dir: Path, jobs: list) -> list[str]:
     return [f"# Planned against measured: {Path(results_dir).name}", "",
             f"The plan (`--plan`, {plan['jobs']} runs at a time, written {plan['written']}; epochs at "
             "their limit) against the runs' own clocks, minutes summed over the runs that finished; "
-            "measured / planned. Training includes each epoch's validation; runs that stopped early "
-            "ran fewer epochs than planned.", "",
+            "measured / planned. The planned training includes each epoch's validation and "
+            "checkpoint; the runs' clocks (train_time_s) count each epoch's training only. Runs that "
+            "stopped early ran fewer epochs than planned.", "",
             "| dataset | stage | runs | training planned | measured | ratio | test evaluation planned | measured | ratio |",
             "|---|---|---|---|---|---|---|---|---|", *rows, ""]  # fmt: skip
+
+
+def write_interpolations(results_dir: Path, jobs: list) -> Path | None:
+    """interpolation.json in results_dir: for each dataset with published targets, the best row's
+    (report.published.best_row, first seed) lerp between the first two test sentences of its
+    results file (notebook.steps.interpolation_example); literature.md shows it. A dataset whose
+    best run's checkpoint is not here keeps the entry it had. None when there is nothing to write."""
+    from t5vae.config.params import load_published
+    from t5vae.notebook.steps import interpolation_example
+    from t5vae.report.published import INTERPOLATION_FILE, best_row
+    from t5vae.report.results import collect
+
+    out = Path(results_dir) / INTERPOLATION_FILE
+    found = json.loads(out.read_text()) if out.is_file() else {}
+    df = collect(results_dir)
+    ok = df[(df["status"] == "ok") & (df["stage"] == "phase2")] if not df.empty else df
+    specs = {(j.spec.dataset.name, j.spec.seed, j.spec.run_id): j.spec for j in jobs}
+    for dataset in sorted(ok["dataset"].unique()) if not ok.empty else []:
+        pub = load_published(dataset)
+        if pub is None or not pub.targets:
+            continue
+        best = best_row(ok[ok["dataset"] == dataset])[0].iloc[0]
+        spec = specs.get((dataset, int(best["seed"]), best["run_id"]))
+        pairs = (read_results(best["path"]).get("examples") or {}).get("reconstructions") or []
+        if spec is None or not spec.best_dir.is_dir() or len(pairs) < 2:
+            continue
+        if found.get(dataset, {}).get("identity") == spec.identity:
+            continue  # made from this very run already
+        found[dataset] = interpolation_example(spec, pairs[0]["input"], pairs[1]["input"])
+    if not found:
+        return None
+    atomic_write_text(out, json.dumps(found, indent=2, ensure_ascii=False) + "\n")
+    return out
 
 
 def write_plan_check(results_dir: Path, jobs: list) -> Path | None:

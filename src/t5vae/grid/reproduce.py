@@ -28,7 +28,14 @@ from pathlib import Path
 from t5vae.config import params as P
 from t5vae.config import paths
 from t5vae.config.run import as_base, make_spec, with_seed
-from t5vae.grid.jobs import NB_TABLES, Job, execute, write_plan_check, write_timing
+from t5vae.grid.jobs import (
+    NB_TABLES,
+    Job,
+    execute,
+    write_interpolations,
+    write_plan_check,
+    write_timing,
+)
 from t5vae.notebook import steps
 from t5vae.report.compare import finish_with_verdict
 from t5vae.report.reference import save_environment, save_reference
@@ -299,6 +306,8 @@ def finish(args, profile: P.Profile, jobs: list[Job], root: Path, failed: bool) 
     reference = Path(args.reference) if args.reference else paths.reference_dir(profile.name)
     if path := write_plan_check(results_dir, jobs):  # a plan of this grid: against the runs' clocks
         print(f"plan against measured: {path}")
+    if path := write_interpolations(results_dir, jobs):  # the best row's, for literature.md
+        print(f"the best row's interpolation: {path}")
     if args.no_tables:
         return 1 if failed else 0
     print("[tables] 04_tables", flush=True)

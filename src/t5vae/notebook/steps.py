@@ -24,7 +24,13 @@ from t5vae.config.run import STAGES, RunSpec, base_spec, cpu_threads, load_run_f
 from t5vae.data.corpora import Corpus, DataError, encode, load_split
 from t5vae.data.tokenizer import load_tokenizer, train_sentencepiece
 from t5vae.evaluation.diagnosis import diagnose
-from t5vae.evaluation.generation import distinct_n, reconstruct, reconstruction_bleu, sample_prior
+from t5vae.evaluation.generation import (
+    distinct_n,
+    interpolate,
+    reconstruct,
+    reconstruction_bleu,
+    sample_prior,
+)
 from t5vae.evaluation.latent import grammar_scorer, label_scorer, latent_space_metrics
 from t5vae.evaluation.metrics import batched_mutual_information, evaluate
 from t5vae.evaluation.probe import factor_probe
@@ -222,6 +228,18 @@ def trained_model(spec: RunSpec) -> T5VAE:
             f"{spec.best_dir} is missing: train {spec.run_id} first (notebook 01 or 02)"
         )
     return T5VAE.from_pretrained(spec.best_dir)
+
+
+def interpolation_example(spec: RunSpec, a: str, b: str, steps: int = 5) -> dict:
+    """The run's checkpoint (best/, with the tokenizer saved beside it) decoded greedily at `steps`
+    evenly spaced t along the lerp (1 - t) mu_a + t mu_b (evaluation.generation.interpolate)."""
+    with cpu_threads(spec.profile.cpu_threads):
+        model, tokenizer = trained_model(spec), load_tokenizer(spec.best_dir)
+        path = interpolate(model, tokenizer, a, b, steps, "lerp",
+                           max_new_tokens=spec.dataset.max_length)  # fmt: skip
+    return {"run_id": spec.run_id, "seed": spec.seed, "identity": spec.identity, "a": a, "b": b,
+            "kind": "lerp", "strategy": "greedy", "t": torch.linspace(0, 1, steps).tolist(),
+            "path": path}  # fmt: skip
 
 
 def history(spec: RunSpec) -> list[dict]:

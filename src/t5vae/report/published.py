@@ -70,9 +70,12 @@ def published_section(df: pd.DataFrame, params_root=None) -> list[str]:
     return lines
 
 
-def literature_section(df: pd.DataFrame, title: str, params_root=None) -> list[str]:
+def literature_section(df: pd.DataFrame, title: str, params_root=None,
+                       interpolations: dict | None = None) -> list[str]:  # fmt: skip
     """literature.md: the targets of every dataset of `df` with published targets (the whole
-    comparison is in tables.md); [] when there is none."""
+    comparison is in tables.md), what reaching the missed ones would cost, and the best row's
+    examples (with its interpolation: `interpolations`, INTERPOLATION_FILE's content); [] when
+    there is none."""
     ok = df[df["status"] == "ok"] if not df.empty else df
     lines = []
     for dataset in sorted(ok["dataset"].unique()) if not ok.empty else []:
@@ -82,12 +85,14 @@ def literature_section(df: pd.DataFrame, title: str, params_root=None) -> list[s
             continue
         lines += [f"### {dataset}: {title} next to the literature", "", *targets_lines(runs, pub)]
         lines += reach_lines(runs, pub)
-        lines += examples_lines(runs)
+        lines += examples_lines(runs, (interpolations or {}).get(dataset))
         lines += [f"Every row beside the published ones, and each definition on both sides: "
                   f"the same folder's tables.md, \"{dataset}: next to the published numbers\".", ""]  # fmt: skip
     return lines
 
 
+# in a results folder: {dataset: the best row's interpolation} (grid.jobs.write_interpolations)
+INTERPOLATION_FILE = "interpolation.json"
 EXAMPLES, EXAMPLE_CHARS = 3, 160  # examples shown of the best row, and characters of each
 
 
@@ -118,8 +123,9 @@ def _diagnosis(row: pd.Series) -> str:
     return diagnose(row[["au", "mi", "kl"]].to_dict(), int(row["latent_dim"]), samples).label
 
 
-def examples_lines(runs: pd.DataFrame) -> list[str]:
-    """Reconstructions and prior samples of best_row's first seed, from its results file."""
+def examples_lines(runs: pd.DataFrame, interpolation: dict | None = None) -> list[str]:
+    """Reconstructions and prior samples of best_row's first seed, from its results file; its
+    interpolation when `interpolation` was made from that run and seed."""
     if runs.empty or "path" not in runs:
         return []
     rows, why = best_row(runs)
@@ -133,6 +139,12 @@ def examples_lines(runs: pd.DataFrame) -> list[str]:
              f"decoding, from its results file; cut at {EXAMPLE_CHARS} characters):", ""]  # fmt: skip
     lines += [f"- reconstruction: {_cut(e['input'])} → {_cut(e['reconstruction'])}" for e in pairs]
     lines += [f"- prior sample: {_cut(text)}" for text in samples]
+    if interpolation and (interpolation["run_id"], interpolation["seed"]) == (
+        best["run_id"], int(best["seed"])):  # fmt: skip
+        lines += ["", f"Its interpolation between the posterior means of the first two test "
+                  f"sentences, (1 - t) μ_A + t μ_B decoded greedily ({INTERPOLATION_FILE}):", ""]  # fmt: skip
+        lines += [f"- t = {t:.2f}: {_cut(text)}"
+                  for t, text in zip(interpolation["t"], interpolation["path"], strict=True)]  # fmt: skip
     return [*lines, ""]
 
 

@@ -12,7 +12,8 @@ from t5vae.utils.files import atomic_dir
 
 # what --save-reference copies from results/<profile>/ into reference/<profile>/
 REFERENCE_FILES = ("tables.md", "tables.csv", "tables.tex", "summary.csv", "claims.md",
-                   "claims.csv", "released.md", "timing.csv", "timing.md", "literature.md", "plan_check.md")  # fmt: skip
+                   "claims.csv", "released.md", "timing.csv", "timing.md", "literature.md", "plan_check.md",
+                   "interpolation.json")  # fmt: skip
 
 
 def _copy_results(results_dir: Path, dest_dir: Path) -> None:

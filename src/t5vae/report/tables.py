@@ -9,6 +9,7 @@ published rows (params/published/) gets them beside ours (report/published.py).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ import pandas as pd
 from t5vae.evaluation.latent import HEADLINE_ALPHA
 from t5vae.evaluation.metrics import METRICS
 from t5vae.report.format import latex_table, markdown_table, mean_std_cell
-from t5vae.report.published import literature_section, published_section
+from t5vae.report.published import INTERPOLATION_FILE, literature_section, published_section
 from t5vae.report.results import collect, metric_columns, provenance_warnings
 from t5vae.utils.files import atomic_write_text
 
@@ -116,7 +117,9 @@ def write_tables(results_dir: Path, df: pd.DataFrame | None = None) -> dict[str,
     atomic_write_text(paths["csv"], raw.to_csv(index=False))
     atomic_write_text(paths["tex"], "\n".join(tex))
     atomic_write_text(paths["summary"], summary(df).to_csv(index=False))
-    literature = literature_section(df, results_dir.name)
+    found = results_dir / INTERPOLATION_FILE  # written by the grid from the checkpoints
+    literature = literature_section(df, results_dir.name,
+                                    interpolations=json.loads(found.read_text()) if found.is_file() else None)  # fmt: skip
     if literature:
         paths["literature"] = results_dir / "literature.md"
         atomic_write_text(paths["literature"],
