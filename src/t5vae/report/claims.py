@@ -249,4 +249,4 @@ def claims_comparison_markdown(table: pd.DataFrame) -> str:
 
     shown = table.assign(reference_difference=table["reference_difference"].map(fmt),
                          half_width=table["half_width"].map(lambda v: fmt(v).lstrip("+")))  # fmt: skip
-    return markdown_table(shown.fillna("-"))
+    return markdown_table(shown.astype(object).fillna("-"))  # object: no dtype change to warn of
