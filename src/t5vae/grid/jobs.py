@@ -128,7 +128,8 @@ def write_timing(
     results_dir: Path, done: list[Job], base_s: float, grid_s: float, n_jobs: int
 ) -> None:
     """timing.csv (per run trained by this call: both notebooks' wall time, training and evaluation
-    inside them) and timing.md (per stage, summed over runs, and the grid's wall time).
+    inside them) and timing.md (per stage, summed over runs, and the grid's wall time). A run this
+    call resumed counts the epochs this call trained (this_call_training_s).
 
     overhead_s = both notebooks' wall time - training - evaluation: kernel start, imports,
     loading data and the base, writing checkpoints outside the epochs.
@@ -139,8 +140,9 @@ def write_timing(
 
     rows = []
     for job in done:
-        prov = read_results(job.spec.results_file)["provenance"]
-        train_s, eval_s = prov.get("train_time_s") or 0.0, prov.get("eval_time_s") or 0.0
+        record = read_results(job.spec.results_file)
+        prov = record["provenance"]
+        train_s, eval_s = this_call_training_s(record), prov.get("eval_time_s") or 0.0
         notebooks = job.timing.get("train_notebook_s", 0.0) + job.timing.get("eval_notebook_s", 0.0)
         rows.append({"run": job.key, "stage": job.spec.stage, **job.timing, "train_s": train_s,
                      "eval_s": eval_s, "overhead_s": notebooks - train_s - eval_s,
@@ -173,6 +175,15 @@ def write_timing(
         f"{stage} {g.runs} runs: training {g.train_s:.0f}s, evaluation {g.eval_s:.0f}s, "
         f"notebook overhead {g.overhead_s:.0f}s, peak RSS {g.peak_rss_mb:.0f} MB"
         for stage, g in stages.iterrows()) + f"; wall {grid_s:.0f}s")  # fmt: skip
+
+
+def this_call_training_s(record: dict) -> float:
+    """Training seconds of the epochs after the last start recorded in trained_with (the call
+    that trained last: a run resumed at epoch e counts epochs e+1...; the earlier ones were timed
+    by the calls that trained them)."""
+    starts = record["provenance"].get("trained_with") or [{}]
+    since = starts[-1].get("from_epoch") or 0
+    return sum(h.get("wall_time_s", 0.0) for h in record.get("history") or [] if h["epoch"] > since)
 
 
 PLAN_JSON = "plan.json"  # --plan's estimate, seconds per dataset and stage (estimate())
