@@ -279,9 +279,7 @@ def _reach(curves: list[dict], col: str, ours: float, theirs: float) -> dict:
              "change per epoch": ", ".join(f"{d:+.3f}" for d in changes)
              + (" nats/word" if col in IN_NATS_AS_LOG else "")}  # fmt: skip
     change, gap = changes[-1], nats(theirs) - nats(ours)
-    ratio = change / changes[-2] if len(changes) > 1 and changes[-2] else 0.0
-    # the geometric series of changes shrinking by `ratio`: change * ratio / (1 - ratio) still to come
-    levels = nats(ours) + change * ratio / (1 - ratio) if 0 < ratio < 1 else None
+    levels = levels_off(nats(ours), changes)
     unnats = math.exp if col in IN_NATS_AS_LOG else (lambda v: v)
     cells["levels off at"] = "-" if levels is None else value_cell(unnats(levels), col)
     if change == 0 or (change > 0) != (gap > 0):
@@ -290,6 +288,30 @@ def _reach(curves: list[dict], col: str, ours: float, theirs: float) -> dict:
     epochs = math.ceil(gap / change)
     return cells | {"more epochs": f"{epochs:,}", "steps": f"{epochs * steps:,.0f}",
                     "hours": f"{epochs * seconds / 3600:.1f}"}  # fmt: skip
+
+
+def shrink_ratio(changes: list[float]) -> float | None:
+    """r = last change / the one before, when the changes shrink without changing sign (0 < r < 1)."""
+    if len(changes) < 2 or not changes[-2]:
+        return None
+    r = changes[-1] / changes[-2]
+    return r if 0 < r < 1 else None
+
+
+def path_ahead(value: float, changes: list[float], epochs: int) -> list[float]:
+    """The value after each of `epochs` more epochs if every change is the last one times r^j
+    (shrink_ratio); [] where the changes do not shrink."""
+    r = shrink_ratio(changes)
+    if r is None:
+        return []
+    return [value + changes[-1] * sum(r**j for j in range(1, k + 1)) for k in range(1, epochs + 1)]
+
+
+def levels_off(value: float, changes: list[float]) -> float | None:
+    """Where path_ahead leads: value + c r / (1 - r), the geometric series of the changes still to
+    come (c the last change); None where the changes do not shrink."""
+    r = shrink_ratio(changes)
+    return None if r is None else value + changes[-1] * r / (1 - r)
 
 
 def reach_lines(runs: pd.DataFrame, pub: PublishedResults) -> list[str]:
