@@ -8,7 +8,8 @@ two-phase run was continued from its checkpoint: reference/measurements/field_ru
 first `--known` epochs' validation values this predicts each later epoch's the way literature.md
 does (the changes, in nats for a perplexity, shrinking by the ratio of the last two:
 published.path_ahead, published.levels_off) and, for comparison, with the last change held
-constant; then sets the measured values beside them. Writes JSON and a markdown table (same stem).
+constant; then sets the measured values beside them. Writes JSON, a markdown table and a figure
+(same stem).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import math
 import sys
 from pathlib import Path
 
+from t5vae.report.format import save_figure
 from t5vae.report.published import IN_NATS_AS_LOG, levels_off, path_ahead
 from t5vae.utils.files import atomic_write_json, atomic_write_text
 
@@ -56,6 +58,35 @@ def markdown(found: dict, metric: str, source: str) -> str:
         "|---|---|---|---|", *rows, ""])  # fmt: skip
 
 
+def figure(found: dict, metric: str, path: Path) -> Path:
+    """The measured curve over every epoch, and both predictions from the known epochs on."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    known = len(found["known"])
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(range(1, known + 1), found["known"], "o-", color="black", label="measured (reference)")
+    start = ([known], [found["known"][-1]])
+    ax.plot(start[0] + found["epochs"], start[1] + found["measured"], "o-", color="tab:blue",
+            label="measured (continued)")  # fmt: skip
+    for key, style, color, label in (
+        ("shrinking", "s--", "tab:green", "predicted: changes shrink by their last ratio"),
+        ("constant", "^:", "tab:orange", "predicted: last change held"),
+    ):
+        if found[key]:
+            ax.plot(
+                start[0] + found["epochs"], start[1] + found[key], style, color=color, label=label
+            )
+    if found["levels_off"] is not None:
+        ax.axhline(found["levels_off"], color="gray", lw=0.8, label="levels off at (predicted)")
+    ax.set(xlabel="epoch", ylabel=f"validation {metric}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
@@ -72,6 +103,7 @@ def main(argv=None) -> int:
         return 2
     atomic_write_json(args.out, {"run_dir": str(args.run_dir), "metric": args.metric, **found})
     atomic_write_text(args.out.with_suffix(".md"), markdown(found, args.metric, args.run_dir.name))
+    figure(found, args.metric, args.out.with_suffix(".png"))
     print(args.out.with_suffix(".md").read_text())
     return 0
 

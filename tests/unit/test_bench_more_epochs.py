@@ -49,6 +49,7 @@ def test_the_script_writes_json_and_table_and_names_a_short_history(tmp_path, ca
     assert _script().main([str(run), "--known", "3", "--out", str(out)]) == 0
     written = json.loads(out.read_text())
     assert written["measured"] == [430.0] and written["metric"] == "ppl_word"
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"  # the figure beside the table
     table = out.with_suffix(".md").read_text()
     r = math.log(450 / 500) / math.log(500 / 600)
     assert f"| 4 | 430.00 | {450 * (450 / 500) ** r:.2f} | {450 * 450 / 500:.2f} |" in table

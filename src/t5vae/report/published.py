@@ -327,8 +327,9 @@ def reach_lines(runs: pd.DataFrame, pub: PublishedResults) -> list[str]:
             "seeds' mean). It holds the last change constant: where the changes shrink from epoch "
             "to epoch it is a lower bound. Where they shrink, \"levels off at\" is the test value "
             "they lead to if each keeps shrinking by the ratio of the last two (a geometric series); "
-            "on the wrong side of the target, more epochs alone do not reach it. A larger model or "
-            "a longer pretraining is not in either.",
+            "on the wrong side of the target, more epochs reach it only if the gains shrink more "
+            "slowly than that (benchmarks/more_epochs.py sets the rule's predictions beside epochs "
+            "trained past a reference). A larger model or a longer pretraining is not in either.",
             "", markdown_table(table), ""]  # fmt: skip
 
 
