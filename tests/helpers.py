@@ -6,8 +6,10 @@ from a helper script run as a subprocess (tests/grid/ddp_train.py adds this fold
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 from transformers import T5Config
 
@@ -15,6 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("T5VAE_SHARED_DIR", REPO.parent / "shared"))
 T5_SMALL_DIR = SHARED / "models" / "t5-small"
 PTB_DIR = SHARED / "data"
+
+
+def load_script(path: str) -> ModuleType:
+    """A script of the repository that is not a package module (scripts/, benchmarks/), by its path
+    relative to the repository, imported under its file name."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_t5_config(vocab_size: int, **overrides) -> T5Config:

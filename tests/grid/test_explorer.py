@@ -4,7 +4,6 @@ reconstructed, the interpolation slider moved, prior samples, an attribute shift
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 import urllib.error
@@ -12,17 +11,13 @@ import urllib.request
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, load_script
 from t5vae import hub
 from t5vae.evaluation.generation import interpolate, reconstruct
 from t5vae.explorer import Explorer, make_server
 from t5vae.notebook import steps
 
-_spec = importlib.util.spec_from_file_location(
-    "check_explorer", REPO / "scripts" / "check_explorer.py"
-)
-check_explorer = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_explorer)
+check_explorer = load_script("scripts/check_explorer.py")
 
 A = "the chef cooked a soup yesterday and it was great ."
 B = "the team will win the cup tomorrow and it will be awful ."

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from helpers import load_script
 from t5vae.config import params as P
 from t5vae.data.corpora import collate, encode, load_split
 from t5vae.data.tokenizer import load_tokenizer
@@ -96,13 +97,7 @@ def test_paper_plan_runs_offline_from_the_shared_config(
 def test_gpu_check_script_runs_here_in_a_tiny_form(t5_small_dir, tmp_path):
     """benchmarks/gpu_check.py runs with one command; here on the CPU with 2 steps of batch 4 and
     4 sentences (on a GPU: the defaults, batch 128, 50 steps, K = 500)."""
-    import importlib.util
-
-    from helpers import REPO
-
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    gpu_check = load_script("benchmarks/gpu_check.py")
     report = gpu_check.main(["--device", "cpu", "--base", str(t5_small_dir), "--batch-size", "4", "--steps", "2",
                              "--sentences", "2", "--iw-samples", "3", "--out", str(tmp_path / "g.json")])  # fmt: skip
     assert (

@@ -5,19 +5,16 @@ headless Chromium (scripts/check_site.py; screenshots next to the build)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, load_script
 from t5vae.evaluation.metrics import METRICS
 
-spec = importlib.util.spec_from_file_location("check_site", REPO / "scripts" / "check_site.py")
-check_site = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_site)
+check_site = load_script("scripts/check_site.py")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import jupytext
 import nbformat
 import pytest
 
-from helpers import REPO
+from helpers import REPO, load_script
 
 NB_DIR = REPO / "notebooks"
 PAIRS = sorted(NB_DIR.glob("[0-9][0-9]_*.py"))
@@ -65,14 +65,9 @@ def test_the_install_cell_says_what_to_set_while_the_repository_is_unset():
 
 
 def test_setting_the_repository_gives_every_notebook_its_install_url_and_badge(tmp_path):
-    import importlib.util
     import shutil
 
-    spec = importlib.util.spec_from_file_location(
-        "build_notebooks", REPO / "scripts" / "build_notebooks.py"
-    )
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    build = load_script("scripts/build_notebooks.py")
     src = tmp_path / PAIRS[0].name
     shutil.copy(PAIRS[0], src)
     build.set_repository(src, "https://github.com/someone/t5vae")

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+from helpers import REPO, load_script
 
-from helpers import REPO
-
-spec = importlib.util.spec_from_file_location("sync_readme", REPO / "scripts" / "sync_readme.py")
-sync_readme = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sync_readme)
+sync_readme = load_script("scripts/sync_readme.py")
 
 
 def test_generated_blocks_match_their_files():

@@ -3,26 +3,19 @@ checkpoint folder, with the same evaluation as a run's (checked against evaluate
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from helpers import load_script
 from t5vae.evaluation.metrics import evaluate
 
-REPO = Path(__file__).resolve().parents[2]
 SENTENCES = ["the cat sat on the mat .", "a dog ran", "the market fell sharply today",
              "he said no", "prices rose", "it was a good year for the company", "not this one"]  # fmt: skip
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "bench_iw_k", REPO / "benchmarks" / "bench_iw_k.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_iw_k.py")
 
 
 def test_each_k_and_seed_is_a_test_evaluation_of_the_first_n_sentences(

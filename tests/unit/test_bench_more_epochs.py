@@ -3,23 +3,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "more_epochs", REPO / "benchmarks" / "more_epochs.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/more_epochs.py")
 
 
 def test_a_perplexity_is_predicted_in_nats_with_the_changes_shrinking_by_their_last_ratio(tmp_path):
